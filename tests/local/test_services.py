@@ -1,0 +1,77 @@
+"""The Pub/Sub emulator and PostgreSQL fixtures are real, isolated services."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from edp.local.postgres import PostgresCluster
+from edp.local.pubsub_emulator import PubSubEmulator
+from edp.settings import get_settings
+
+
+def test_emulator_fixture_points_clients_and_settings_at_it(
+    pubsub_emulator: PubSubEmulator,
+) -> None:
+    assert os.environ["PUBSUB_EMULATOR_HOST"] == pubsub_emulator.host
+    settings = get_settings()
+    assert settings.pubsub_emulator_host == pubsub_emulator.host
+    assert settings.project == pubsub_emulator.project
+    with urllib.request.urlopen(f"http://{pubsub_emulator.host}/", timeout=5) as response:
+        assert response.read().strip() == b"Ok"
+
+
+def test_emulator_stops_cleanly(tmp_path: Path) -> None:
+    emulator = PubSubEmulator("p", log_path=tmp_path / "emu.log").start()
+    assert emulator.healthy()
+    pgid = emulator.process.pgid if emulator.process else None
+    emulator.stop()
+    assert not emulator.running
+    assert not emulator.healthy()
+    assert pgid is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+
+
+def test_postgres_is_ready_for_logical_replication(postgres: PostgresCluster) -> None:
+    conn = psycopg2.connect(postgres.dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SHOW wal_level")
+            assert cur.fetchone() == ("logical",)
+            cur.execute("SELECT current_database(), current_user")
+            assert cur.fetchone() == (postgres.dbname, postgres.user)
+            cur.execute("SELECT pg_create_logical_replication_slot('t_slot', 'pgoutput')")
+            cur.execute("SELECT pg_drop_replication_slot('t_slot')")
+    finally:
+        conn.close()
+    assert f"port={postgres.port}" in postgres.dsn
+    assert postgres.url.startswith("postgresql://")
+
+
+def test_cluster_restarts_on_its_existing_data(tmp_path: Path) -> None:
+    import tempfile
+
+    state = Path(tempfile.mkdtemp(prefix="edp-pg-t-"))
+    cluster = PostgresCluster(state / "c", dbname="shop")
+    try:
+        with cluster:
+            with psycopg2.connect(cluster.dsn) as conn, conn.cursor() as cur:
+                cur.execute("CREATE TABLE kept (id int)")
+                cur.execute("INSERT INTO kept VALUES (42)")
+            conn.close()
+            postmaster = cluster.process.pid if cluster.process else None
+        assert postmaster is not None and not cluster.running
+        with cluster:
+            with psycopg2.connect(cluster.dsn) as conn, conn.cursor() as cur:
+                cur.execute("SELECT id FROM kept")
+                assert cur.fetchall() == [(42,)]
+            conn.close()
+    finally:
+        cluster.destroy()
+    assert not state.joinpath("c").exists()
