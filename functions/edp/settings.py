@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     dataset_raw: str = Field("raw", description="BigQuery dataset of the append-only raw layer.")
     dataset_staging: str = Field("staging", description="BigQuery dataset of the staging layer.")
     dataset_mart: str = Field("mart", description="BigQuery dataset of the marts.")
-    dataset_monitoring: str = Field("monitoring", description="BigQuery dataset of run/quality logs.")
+    dataset_monitoring: str = Field(
+        "monitoring", description="BigQuery dataset of run/quality logs."
+    )
     maximum_bytes_billed: int = Field(
         50 * 1024**3, description="Per-query cap on bytes billed (the seed's cost incident)."
     )
@@ -75,7 +77,9 @@ class Settings(BaseSettings):
         description="host:port of the Pub/Sub emulator; unset in GCP.",
     )
     topic_events: str = Field("events", description="Topic of accepted behaviour events.")
-    topic_bad_events: str = Field("events-bad", description="Topic of refused events (with reason).")
+    topic_bad_events: str = Field(
+        "events-bad", description="Topic of refused events (with reason)."
+    )
     topic_events_dead_letter: str = Field(
         "events-dead-letter", description="Dead-letter topic of the events subscription."
     )
@@ -89,6 +93,18 @@ class Settings(BaseSettings):
         "cdc", description="Debezium topic prefix: topics are <prefix>.<schema>.<table>."
     )
     cdc_dead_letter_topic: str = Field("cdc-dead-letter", description="CDC dead-letter topic.")
+    cdc_subscription_prefix: str = Field(
+        "cdc-flush", description="CDC flush subscriptions are <prefix>.<schema>.<table>."
+    )
+    cdc_tables: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "shop.orders",
+            "shop.order_items",
+            "shop.inventory",
+            "shop.shipments",
+        ],
+        description="Captured source tables (schema.table, comma-separated): one topic each.",
+    )
     max_delivery_attempts: int = Field(
         5, ge=5, le=100, description="Deliveries before Pub/Sub dead-letters a message."
     )
@@ -124,7 +140,7 @@ class Settings(BaseSettings):
         "prometheus", description="Where OpenTelemetry metrics go."
     )
 
-    @field_validator("write_keys", "cors_origins", mode="before")
+    @field_validator("write_keys", "cors_origins", "cdc_tables", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
