@@ -1,0 +1,1 @@
+"""Artefacts generated from ``schemas/`` by ``edp schemas build`` (checked in; do not edit)."""
