@@ -134,6 +134,39 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CDC_FLUSH_INTERVAL_SEC", "EDP_CDC_FLUSH_INTERVAL_SEC"),
         description="... or after this many seconds, whichever comes first.",
     )
+    cdc_flush_max_run_sec: float = Field(
+        50.0,
+        gt=0,
+        description="How long one cdc_flush invocation pulls before it drains and returns "
+        "(Cloud Scheduler calls it every minute).",
+    )
+    cdc_source_dsn: SecretStr | None = Field(
+        None, description="libpq DSN of the shop database the local CDC reader streams from."
+    )
+    cdc_slot_name: str = Field("edp_cdc", description="Logical replication slot of CDC.")
+    cdc_heartbeat_interval_sec: float = Field(
+        10.0, gt=0, description="CDC heartbeat interval (Debezium heartbeat.interval.ms)."
+    )
+
+    # --- daily ETL ----------------------------------------------------------------------------
+    etl_timezone: str = Field(
+        "Asia/Seoul", description="Time zone of reporting days (staging event_date, mart days)."
+    )
+    etl_lookback_days: int = Field(
+        3, ge=0, le=30, description="Days before the run date re-processed to pick up late events."
+    )
+    etl_session_timeout_minutes: int = Field(
+        30, ge=1, description="Inactivity that ends a derived session (client sent no session)."
+    )
+    etl_bot_events_per_day: int = Field(
+        5000, ge=1, description="More events than this from one user in a day flags it as a bot."
+    )
+    etl_retention_max_days: int = Field(
+        35, ge=1, description="Largest day-N kept in mart.retention_cohorts (daily cohorts)."
+    )
+    etl_retention_max_weeks: int = Field(
+        12, ge=1, description="Largest week-N kept in mart.retention_cohorts (weekly cohorts)."
+    )
 
     # --- observability ------------------------------------------------------------------------
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(

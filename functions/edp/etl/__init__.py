@@ -1,0 +1,1 @@
+"""Daily ETL: raw -> staging -> marts as SQL models (``models/``), run by :mod:`edp.etl.runner`."""

@@ -1,0 +1,340 @@
+"""Run SQL models for a day: incremental by partition, idempotent, recorded.
+
+A run of model M for day D owns the window ``[D - lookback, D]`` (widened to a Monday for
+``window: week`` models). ``insert_overwrite`` models delete the window's partitions and insert
+the model's rows in one transaction; ``merge`` models MERGE on their unique key. Either way a
+rerun, or a backfill over a range run twice, leaves the same table, and a late event inside the
+lookback is picked up by the next daily run. Every run (success or failure) becomes one row of
+``monitoring.pipeline_runs``.
+
+Example (a fresh DuckDB warehouse):
+    >>> import datetime as dt
+    >>> runner = EtlRunner(warehouse)  # doctest: +SKIP
+    >>> [r.model for r in runner.run(dt.date(2026, 11, 25), "staging")]  # doctest: +SKIP
+    ['staging.user_events', 'staging.user_first_seen']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from edp.contracts.catalog import load_catalog
+from edp.errors import EdpError, TransientError
+from edp.etl.models import Model, load_models, plan
+from edp.observability.metrics import get_meter
+from edp.settings import Settings, get_settings
+from edp.warehouse.port import Warehouse
+
+PIPELINE = "daily_etl"
+RUNS_TABLE = "monitoring.pipeline_runs"
+Trigger = Literal["workflow", "cli", "http", "test", "bench"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of one model run for one day (one row of monitoring.pipeline_runs)."""
+
+    run_id: str
+    model: str
+    run_date: dt.date
+    window_start: dt.date
+    window_end: dt.date
+    status: Literal["success", "failed"]
+    rows_written: int
+    bytes_processed: int
+    duration_s: float
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (dates as ISO strings)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, dt.date | dt.datetime):
+                out[key] = value.isoformat()
+        return out
+
+
+class ModelRunError(EdpError):
+    """A model failed; ``result`` is its recorded failed run, ``completed`` the runs before it."""
+
+    def __init__(
+        self, result: RunResult, completed: Sequence[RunResult], *, transient: bool
+    ) -> None:
+        super().__init__(f"{result.model} failed for {result.run_date}: {result.error}")
+        self.result = result
+        self.completed = list(completed)
+        self.transient = transient
+
+
+def yesterday(tz: str, now: dt.datetime | None = None) -> dt.date:
+    """Yesterday's date in time zone ``tz`` (the workflow's default run date).
+
+    Example:
+        >>> yesterday("Asia/Seoul", dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.UTC))
+        datetime.date(2026, 11, 26)
+    """
+    moment = now or dt.datetime.now(dt.UTC)
+    return (moment.astimezone(ZoneInfo(tz)) - dt.timedelta(days=1)).date()
+
+
+def window(model: Model, day: dt.date, lookback_days: int) -> tuple[dt.date, dt.date]:
+    """The partitions a run of ``model`` for ``day`` owns: ``[start, day]``.
+
+    Example:
+        >>> from edp.etl.models import load_models
+        >>> window(load_models()["mart.retention_cohorts"], dt.date(2026, 11, 26), 3)
+        (datetime.date(2026, 11, 23), datetime.date(2026, 11, 26))
+    """
+    start = day - dt.timedelta(days=lookback_days)
+    if model.config.window == "week":
+        start -= dt.timedelta(days=start.weekday())
+    return start, day
+
+
+def render(model: Model) -> str:
+    """The BigQuery-dialect script that writes the model's window (see module docstring)."""
+    spec = load_catalog().table(model.ref)
+    columns = spec.column_names
+    col_list = ", ".join(columns)
+    body = model.sql
+    if model.config.strategy == "insert_overwrite":
+        partition = model.config.partition_by
+        spec.column(partition or "")
+        return (
+            "BEGIN TRANSACTION;\n"
+            f"DELETE FROM {model.ref} WHERE {partition} BETWEEN @start AND @end;\n"
+            f"INSERT INTO {model.ref} ({col_list})\n"
+            f"SELECT {col_list} FROM (\n{body}\n) AS model_output;\n"
+            "COMMIT TRANSACTION;"
+        )
+    keys = model.config.unique_key
+    for key in keys:
+        spec.column(key)
+    on = " AND ".join(f"target.{key} = source.{key}" for key in keys)
+    updates = ", ".join(f"{c} = source.{c}" for c in columns if c not in keys)
+    values = ", ".join(f"source.{c}" for c in columns)
+    return (
+        f"MERGE {model.ref} AS target\n"
+        f"USING (\n{body}\n) AS source\n"
+        f"ON {on}\n"
+        f"WHEN MATCHED THEN UPDATE SET {updates}\n"
+        f"WHEN NOT MATCHED THEN INSERT ({col_list}) VALUES ({values});"
+    )
+
+
+@dataclass
+class EtlRunner:
+    """Runs models against a warehouse and records every run.
+
+    Args:
+        warehouse: the warehouse port (DuckDB locally, BigQuery in GCP).
+        settings: ETL knobs (time zone, lookback, thresholds); default ``get_settings()``.
+        models: the model set; default every model under ``edp/etl/models``.
+        trigger: who started the runs (stored in pipeline_runs).
+        execution_id: the Workflows execution (or CLI invocation) id, stored with each run.
+    """
+
+    warehouse: Warehouse
+    settings: Settings = field(default_factory=get_settings)
+    models: Mapping[str, Model] = field(default_factory=load_models)
+    trigger: Trigger = "cli"
+    execution_id: str | None = None
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def params(self, model: Model, start: dt.date, end: dt.date) -> dict[str, Any]:
+        """The bound parameters the model's SQL uses."""
+        s = self.settings
+        available: dict[str, Any] = {
+            "start": start,
+            "end": end,
+            "tz": s.etl_timezone,
+            "session_timeout_minutes": s.etl_session_timeout_minutes,
+            "bot_events_per_day": s.etl_bot_events_per_day,
+            "retention_max_days": s.etl_retention_max_days,
+            "retention_max_weeks": s.etl_retention_max_weeks,
+        }
+        unknown = model.params - available.keys()
+        if unknown:
+            raise EdpError(f"{model.ref} uses unknown parameters: {sorted(unknown)}")
+        return {name: available[name] for name in sorted(model.params)}
+
+    def run_model(self, ref: str, day: dt.date, lookback_days: int | None = None) -> RunResult:
+        """Run one model for ``day``; records the run; raises ModelRunError on failure."""
+        model = plan(self.models, ref)[0]
+        return self._run(model, day, lookback_days, completed=[])
+
+    def run(
+        self,
+        day: dt.date,
+        select: str | None = None,
+        lookback_days: int | None = None,
+        on_result: Callable[[RunResult], None] | None = None,
+    ) -> list[RunResult]:
+        """Run all models, one layer or one model for ``day``, upstream first.
+
+        Stops at the first failure (raising ModelRunError with the runs that completed).
+        """
+        results: list[RunResult] = []
+        for model in plan(self.models, select):
+            result = self._run(model, day, lookback_days, completed=results)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results
+
+    def record_failure(
+        self,
+        task: str,
+        run_date: dt.date | None,
+        error: str,
+        started_at: dt.datetime | None = None,
+    ) -> str:
+        """Record a failed run reported from outside (the workflow's failure path)."""
+        now = self.clock()
+        run_id = str(uuid.uuid4())
+        self._record(
+            {
+                "run_id": run_id,
+                "task": task,
+                "run_date": run_date,
+                "status": "failed",
+                "started_at": started_at or now,
+                "finished_at": now,
+                "duration_s": (now - (started_at or now)).total_seconds(),
+                "rows_written": 0,
+                "bytes_processed": 0,
+                "error": error[:10_000],
+            }
+        )
+        _metrics().runs.add(1, {"pipeline": PIPELINE, "task": task, "status": "failed"})
+        return run_id
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _run(
+        self,
+        model: Model,
+        day: dt.date,
+        lookback_days: int | None,
+        completed: Sequence[RunResult],
+    ) -> RunResult:
+        lookback = self.settings.etl_lookback_days if lookback_days is None else lookback_days
+        start, end = window(model, day, lookback)
+        run_id = str(uuid.uuid4())
+        started_at = self.clock()
+        t0 = time.perf_counter()
+        try:
+            params = self.params(model, start, end)
+            script = self.warehouse.execute_script(render(model), params)
+            if model.config.strategy == "insert_overwrite":
+                rows = int(
+                    self.warehouse.query(
+                        f"SELECT COUNT(*) AS n FROM {model.ref} "
+                        f"WHERE {model.config.partition_by} BETWEEN @start AND @end",
+                        {"start": start, "end": end},
+                    ).scalar()
+                    or 0
+                )
+            else:
+                rows = script.rows_affected
+            result = RunResult(
+                run_id=run_id,
+                model=model.ref,
+                run_date=day,
+                window_start=start,
+                window_end=end,
+                status="success",
+                rows_written=rows,
+                bytes_processed=script.bytes_processed,
+                duration_s=time.perf_counter() - t0,
+                started_at=started_at,
+                finished_at=self.clock(),
+            )
+        except EdpError as exc:
+            failed = RunResult(
+                run_id=run_id,
+                model=model.ref,
+                run_date=day,
+                window_start=start,
+                window_end=end,
+                status="failed",
+                rows_written=0,
+                bytes_processed=0,
+                duration_s=time.perf_counter() - t0,
+                started_at=started_at,
+                finished_at=self.clock(),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            self._record_result(failed)
+            raise ModelRunError(
+                failed, completed, transient=isinstance(exc, TransientError)
+            ) from exc
+        self._record_result(result)
+        return result
+
+    def _record_result(self, result: RunResult) -> None:
+        self._record(
+            {
+                "run_id": result.run_id,
+                "task": result.model,
+                "run_date": result.run_date,
+                "status": result.status,
+                "started_at": result.started_at,
+                "finished_at": result.finished_at,
+                "duration_s": result.duration_s,
+                "rows_written": result.rows_written,
+                "bytes_processed": result.bytes_processed,
+                "error": result.error,
+            }
+        )
+        labels = {"pipeline": PIPELINE, "task": result.model, "status": result.status}
+        m = _metrics()
+        m.runs.add(1, labels)
+        m.duration.record(result.duration_s, {"pipeline": PIPELINE, "task": result.model})
+        if result.status == "success":
+            m.rows.add(result.rows_written, {"pipeline": PIPELINE, "task": result.model})
+            m.bytes.add(result.bytes_processed, {"pipeline": PIPELINE, "task": result.model})
+
+    def _record(self, row: dict[str, Any]) -> None:
+        full = {
+            **row,
+            "pipeline": PIPELINE,
+            "trigger": self.trigger,
+            "execution_id": self.execution_id,
+        }
+        self.warehouse.insert_rows(RUNS_TABLE, [full], row_ids=[row["run_id"]])
+
+
+@dataclass(frozen=True)
+class _Instruments:
+    runs: Any
+    duration: Any
+    rows: Any
+    bytes: Any
+
+
+@lru_cache(maxsize=1)
+def _metrics() -> _Instruments:
+    """The ETL's metric instruments, created on first use (never at import)."""
+    meter = get_meter("edp.etl")
+    return _Instruments(
+        runs=meter.create_counter("pipeline_runs_total", description="Pipeline task runs."),
+        duration=meter.create_histogram(
+            "pipeline_duration_seconds", unit="s", description="Pipeline task run time."
+        ),
+        rows=meter.create_counter(
+            "pipeline_rows_processed_total", description="Rows written by pipeline tasks."
+        ),
+        bytes=meter.create_counter(
+            "bigquery_bytes_processed_total", unit="By", description="Bytes processed."
+        ),
+    )
