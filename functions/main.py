@@ -6,3 +6,34 @@ thin adapter over a pure core in the ``edp`` package.
 """
 
 from __future__ import annotations
+
+import flask as _flask
+import functions_framework as _ff
+
+# --- ingest (issue 3) -------------------------------------------------------------------------
+
+
+@_ff.http
+def ingest(request: _flask.Request) -> _flask.Response:
+    """Event ingest (HTTP): delegates to the ingest flask app (``edp.ingest.app``).
+
+    The app is built once per instance on the first request (settings, lazy Pub/Sub client).
+    """
+    from edp.ingest.app import cached_app
+
+    app = cached_app()
+    with app.request_context(request.environ):
+        return app.full_dispatch_request()
+
+
+# --- daily ETL (issue 6) ----------------------------------------------------------------------
+@_ff.http
+def etl(request: _flask.Request) -> _flask.Response:
+    """Daily ETL (HTTP, called by workflows/daily_etl.yaml): run a model or layer for a date.
+
+    Routes and status codes: ``edp.etl.app``. The app and warehouse client are built on the
+    first request.
+    """
+    from edp.etl.app import handle
+
+    return handle(request)

@@ -1,0 +1,547 @@
+"""The ingest HTTP app (flask): native API, Segment/RudderStack-compatible API, probes, metrics.
+
+A thin layer over :class:`~edp.ingest.core.IngestCore`: it authenticates, reads the body
+(size-capped, gzip-bomb safe), parses JSON, shapes the route's payload into an
+:class:`~edp.ingest.core.IngestRequest`, and maps the outcome to a response. The same app is
+served three ways: the ``ingest`` Cloud Run function (``functions/main.py``), gunicorn on GKE
+(``edp.ingest.wsgi:app`` with ``edp.ingest.gunicorn_conf``) and ``create_app(...).test_client()``
+in tests.
+
+Status codes (also in the OpenAPI document at ``/openapi.json``):
+
+* ``200`` every event accepted;
+* ``207`` some accepted, some refused: ``results`` lists each refused event (index, error,
+  reason); the accepted ones are published (do not resend them);
+* ``400`` nothing accepted (unparseable body, or every event invalid), with the reasons;
+* ``401`` missing or unknown write key; ``413`` body or batch over the limits (or every event
+  over the per-event limit); ``404``/``405`` unknown route/method;
+* ``503`` + ``Retry-After`` when the bus did not take the events (nothing was accepted; retry
+  the same request: event ids keep retries idempotent downstream).
+
+Client input never produces a 5xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+import orjson
+from flask import Flask, Request, Response, request
+from werkzeug.exceptions import HTTPException
+
+from edp.errors import ConfigError
+from edp.ingest.body import BodyError, read_body
+from edp.ingest.contract import SCHEMA_VERSION, client_event_validator
+from edp.ingest.core import (
+    FailureType,
+    IngestCore,
+    IngestOutcome,
+    IngestRequest,
+    Limits,
+    Source,
+    Validator,
+    utc_now,
+)
+from edp.ingest.publisher import Publisher, PublishError, PubSubPublisher
+from edp.observability.metrics import get_meter, prometheus_text
+from edp.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+EXTENSION: Final = "edp_ingest"
+RETRY_AFTER_S: Final = "5"
+READY_CACHE_S: Final = 1.0
+_SEGMENT_CALLS: Final = {name: name for name in ("track", "page", "screen", "identify")}
+_CORS_ALLOW_HEADERS: Final = "Authorization, Content-Type, Content-Encoding, X-Write-Key"
+_JSON: Final = "application/json"
+
+
+class _Refused(Exception):  # noqa: N818 - internal control flow, not an error type for callers
+    """A whole request refused: status, failure type and reason (audited on the bad topic)."""
+
+    def __init__(self, status: int, failure_type: FailureType, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.failure_type = failure_type
+        self.reason = reason
+
+
+@dataclass
+class _Metrics:
+    events_received: Any
+    request_latency: Any
+    http_requests: Any
+    published: Any
+    publish_latency: Any
+
+
+def _instruments() -> _Metrics:
+    meter = get_meter("edp.ingest")
+    return _Metrics(
+        events_received=meter.create_counter(
+            "events_received_total", unit="1", description="Events received, by type/device/result."
+        ),
+        request_latency=meter.create_histogram(
+            "request_latency_seconds", unit="s", description="Ingest request latency."
+        ),
+        http_requests=meter.create_counter(
+            "http_requests_total", unit="1", description="HTTP requests by route and status code."
+        ),
+        published=meter.create_counter(
+            "pubsub_messages_published_total", unit="1", description="Pub/Sub messages published."
+        ),
+        publish_latency=meter.create_histogram(
+            "pubsub_publish_latency_seconds", unit="s", description="Latency of one publish call."
+        ),
+    )
+
+
+class _MeasuredPublisher:
+    """Wraps a Publisher to record pubsub_* metrics."""
+
+    def __init__(self, inner: Publisher, metrics: _Metrics) -> None:
+        self.inner = inner
+        self._m = metrics
+
+    def publish(self, topic: str, messages: Sequence[Any]) -> None:
+        start = time.perf_counter()
+        try:
+            self.inner.publish(topic, messages)
+        except PublishError:
+            self._m.published.add(len(messages), {"topic": topic, "result": "error"})
+            raise
+        finally:
+            self._m.publish_latency.record(time.perf_counter() - start, {"topic": topic})
+        self._m.published.add(len(messages), {"topic": topic, "result": "ok"})
+
+    def check(self, topic: str) -> None:
+        self.inner.check(topic)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class WriteKeys:
+    """Constant-time write-key check against every configured key.
+
+    Example:
+        >>> WriteKeys(["k1", "k2"]).valid("k2"), WriteKeys(["k1"]).valid("k3")
+        (True, False)
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._keys = [k.encode() for k in keys if k]
+
+    @property
+    def enforced(self) -> bool:
+        """False when no key is configured (local development only)."""
+        return bool(self._keys)
+
+    def valid(self, candidate: str | None) -> bool:
+        """True if ``candidate`` equals one configured key (no early exit on a match)."""
+        if not self._keys:
+            return True
+        given = (candidate or "").encode("utf-8", "surrogateescape")
+        found = False
+        for key in self._keys:
+            found |= hmac.compare_digest(given, key)
+        return found
+
+
+def _header_key(req: Request) -> str | None:
+    """The write key from ``X-Write-Key`` or Basic auth (key as username), else None."""
+    key = req.headers.get("X-Write-Key")
+    if key:
+        return key
+    auth = req.headers.get("Authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ""  # present but malformed: refused below
+        return decoded.split(":", 1)[0]
+    if auth:
+        return ""
+    return None
+
+
+class IngestService:
+    """Request handling shared by the routes (kept on ``app.extensions['edp_ingest']``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        validator: Validator,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.metrics = _instruments()
+        self.publisher = _MeasuredPublisher(publisher, self.metrics)
+        self.limits = Limits(
+            max_batch_events=settings.max_batch_events,
+            max_request_bytes=settings.max_request_bytes,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        self.core = IngestCore(
+            self.publisher,
+            self.limits,
+            validator=validator,
+            events_topic=settings.topic_events,
+            bad_events_topic=settings.topic_bad_events,
+            clock=clock,
+        )
+        self.keys = WriteKeys([k.get_secret_value() for k in settings.write_keys])
+        if not self.keys.enforced and settings.environment != "local":
+            raise ConfigError(
+                f"EDP_WRITE_KEYS is empty in environment {settings.environment!r}; "
+                "ingest refuses to run without write keys outside local development"
+            )
+        origins = settings.cors_origins
+        self.any_origin = "*" in origins
+        self.origins = frozenset(origins)
+        self._ready_at = 0.0
+        self._ready_error: str | None = None
+        self._ready_lock = threading.Lock()
+
+    # --- readiness ----------------------------------------------------------------------------
+    def readiness(self) -> str | None:
+        """None when the publisher can reach both topics, else the reason (cached ~1 s)."""
+        now = time.monotonic()
+        if now - self._ready_at < READY_CACHE_S:
+            return self._ready_error
+        with self._ready_lock:
+            if now - self._ready_at < READY_CACHE_S:
+                return self._ready_error
+            try:
+                self.publisher.check(self.settings.topic_events)
+                self.publisher.check(self.settings.topic_bad_events)
+            except PublishError as exc:
+                self._ready_error = str(exc)
+            else:
+                self._ready_error = None
+            self._ready_at = time.monotonic()
+            return self._ready_error
+
+    # --- one request --------------------------------------------------------------------------
+    def _shape(
+        self, route: str, body: object, req: Request, received_at: datetime
+    ) -> tuple[IngestRequest, str | None]:
+        """The route's payload as an IngestRequest, plus the body's writeKey (if any)."""
+        ua = req.headers.get("User-Agent")
+        if route == "events":
+            if isinstance(body, list):
+                return IngestRequest(body, "native", user_agent=ua, received_at=received_at), None
+            if isinstance(body, dict) and "events" in body:
+                events = body["events"]
+                if not isinstance(events, list):
+                    raise _Refused(400, "format_error", "'events' must be an array")
+                extra = sorted(set(body) - {"events", "sent_at"})
+                if extra:
+                    raise _Refused(400, "format_error", f"unknown batch fields {extra}")
+                shaped = IngestRequest(
+                    events,
+                    "native",
+                    sent_at=body.get("sent_at"),
+                    user_agent=ua,
+                    received_at=received_at,
+                )
+                return shaped, None
+            return IngestRequest([body], "native", user_agent=ua, received_at=received_at), None
+        if not isinstance(body, dict):
+            raise _Refused(400, "format_error", "the body must be a JSON object")
+        key = body.get("writeKey")
+        write_key = key if isinstance(key, str) else None
+        if route == "batch":
+            batch = body.get("batch")
+            if not isinstance(batch, list):
+                raise _Refused(400, "format_error", "'batch' must be an array of messages")
+            context = body.get("context")
+            shaped = IngestRequest(
+                batch,
+                "segment",
+                sent_at=body.get("sentAt"),
+                context=context if isinstance(context, dict) else None,
+                user_agent=ua,
+                received_at=received_at,
+            )
+            return shaped, write_key
+        message = {k: v for k, v in body.items() if k != "writeKey"}
+        shaped = IngestRequest(
+            [message],
+            "segment",
+            call=_SEGMENT_CALLS[route],
+            user_agent=ua,
+            received_at=received_at,
+        )
+        return shaped, write_key
+
+    def handle(self, route: str, req: Request) -> Response:
+        """Authenticate, read, parse, ingest; map every outcome to a response."""
+        received_at = self.core.clock()
+        source: Source = "native" if route == "events" else "segment"
+        header_key = _header_key(req)
+        raw = b""
+        try:
+            if header_key is not None and not self.keys.valid(header_key):
+                raw = self._audit_body(req)
+                raise _Refused(401, "auth", "unknown write key")
+            declared = req.content_length
+            if (
+                declared is not None
+                and declared > self.limits.max_request_bytes
+                and not req.headers.get("Content-Encoding")
+            ):
+                raise _Refused(
+                    413,
+                    "size_violation",
+                    f"request body is {declared} bytes; the limit is "
+                    f"{self.limits.max_request_bytes}",
+                )
+            try:
+                raw = read_body(
+                    req.stream,
+                    req.headers.get("Content-Encoding"),
+                    limit=self.limits.max_request_bytes,
+                )
+            except BodyError as exc:
+                raise _Refused(exc.status, exc.failure_type, str(exc)) from None  # type: ignore[arg-type]
+            if not raw.strip():
+                raise _Refused(400, "format_error", "empty body")
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise _Refused(400, "format_error", f"body is not valid JSON: {exc}") from None
+            shaped, body_key = self._shape(route, body, req, received_at)
+            if header_key is None and not self.keys.valid(body_key):
+                raise _Refused(401, "auth", "missing or unknown write key")
+            count = len(shaped.events)
+            if count == 0:
+                raise _Refused(400, "format_error", "no events in the request")
+            if count > self.limits.max_batch_events:
+                raise _Refused(
+                    413,
+                    "size_violation",
+                    f"{count} events in one request; the limit is {self.limits.max_batch_events}",
+                )
+            outcome = self.core.ingest(shaped)
+        except _Refused as refused:
+            return self._refuse(refused, raw, source, received_at)
+        except PublishError as exc:
+            log.warning("ingest publish failed: %s", exc)
+            return _unavailable(f"event bus unavailable: {exc}")
+        self._count(outcome)
+        return self._respond(outcome)
+
+    def _audit_body(self, req: Request) -> bytes:
+        """The (bounded) body of a request refused before parsing, for the audit record."""
+        try:
+            return req.stream.read(self.limits.max_event_bytes)
+        except OSError:
+            return b""
+
+    def _refuse(
+        self, refused: _Refused, raw: bytes, source: Source, received_at: datetime
+    ) -> Response:
+        try:
+            self.core.refuse_request(
+                refused.failure_type, refused.reason, raw, source=source, received_at=received_at
+            )
+        except PublishError as exc:
+            # The refusal itself stands; losing its audit record is logged, not retried.
+            log.warning("could not audit a refused request: %s", exc)
+        self.metrics.events_received.add(
+            1, {"event_type": "unknown", "device_type": "unknown", "result": refused.failure_type}
+        )
+        body = {"success": False, "error": refused.failure_type, "reason": refused.reason}
+        response = _json(body, refused.status)
+        if refused.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="edp-ingest"'
+        return response
+
+    def _count(self, outcome: IngestOutcome) -> None:
+        add = self.metrics.events_received.add
+        for (event_type, device, result), n in outcome.counts.items():
+            add(n, {"event_type": event_type, "device_type": device, "result": result})
+
+    @staticmethod
+    def _respond(outcome: IngestOutcome) -> Response:
+        rejected = len(outcome.refusals)
+        body: dict[str, Any] = {
+            "success": rejected == 0,
+            "accepted": outcome.accepted,
+            "rejected": rejected,
+        }
+        if rejected == 0:
+            return _json(body, 200)
+        body["results"] = [r.as_result() for r in outcome.refusals]
+        if outcome.accepted:
+            return _json(body, 207)
+        if all(r.failure_type == "size_violation" for r in outcome.refusals):
+            return _json(body, 413)
+        return _json(body, 400)
+
+    # --- CORS ---------------------------------------------------------------------------------
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin value for ``origin``, or None if not allowed."""
+        if not origin:
+            return None
+        if self.any_origin:
+            return "*"
+        return origin if origin in self.origins else None
+
+
+def _json(body: Mapping[str, Any], status: int) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype=_JSON)
+
+
+def _unavailable(reason: str) -> Response:
+    response = _json({"success": False, "error": "unavailable", "reason": reason}, 503)
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return response
+
+
+@cache
+def openapi_document() -> bytes:
+    """The OpenAPI 3.1 document shipped with the package (``edp/ingest/openapi.json``)."""
+    return resources.files("edp.ingest").joinpath("openapi.json").read_bytes()
+
+
+def create_app(
+    settings: Settings | None = None,
+    publisher: Publisher | None = None,
+    *,
+    validator: Validator | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Flask:
+    """Build the ingest flask app.
+
+    Args:
+        settings: platform settings (default: :func:`edp.settings.get_settings`).
+        publisher: the message bus (default: :class:`PubSubPublisher` on the settings' project,
+            created lazily on first publish).
+        validator: contract validation of one client event (default: the generated
+            ``ClientEvent`` model of ``schemas/events/event.schema.json``).
+        clock: current UTC time (tests pin it).
+
+    Raises:
+        ConfigError: no write keys outside local development.
+    """
+    settings = settings or get_settings()
+    if publisher is None:
+        publisher = PubSubPublisher(settings.project, emulator_host=settings.pubsub_emulator_host)
+    service = IngestService(settings, publisher, validator or client_event_validator(), clock)
+    app = Flask("edp.ingest")
+    app.extensions[EXTENSION] = service
+    metrics = service.metrics
+
+    @app.before_request
+    def _start() -> Response | None:
+        request.environ["edp.start"] = time.perf_counter()
+        if request.method == "OPTIONS":
+            return _preflight(service)
+        return None
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        allowed = service.allowed_origin(request.headers.get("Origin"))
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = allowed
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+            if allowed != "*":
+                response.headers.add("Vary", "Origin")
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        labels = {"route": route, "code": str(response.status_code)}
+        metrics.http_requests.add(1, labels)
+        start = request.environ.get("edp.start")
+        if start is not None and route.startswith("/v1/"):
+            metrics.request_latency.record(time.perf_counter() - start, labels)
+        return response
+
+    def _handler(route: str) -> Callable[[], Response]:
+        def view() -> Response:
+            return service.handle(route, request)
+
+        view.__name__ = f"ingest_{route}"
+        return view
+
+    app.add_url_rule("/v1/events", view_func=_handler("events"), methods=["POST"])
+    for name in ("track", "page", "screen", "identify", "batch"):
+        app.add_url_rule(f"/v1/{name}", view_func=_handler(name), methods=["POST"])
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return _json({"status": "ok"}, 200)
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        error = service.readiness()
+        if error is None:
+            return _json({"status": "ready"}, 200)
+        return _unavailable(error)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(openapi_document(), mimetype=_JSON)
+
+    @app.get("/metrics")
+    def metrics_text() -> Response:
+        return Response(prometheus_text(), mimetype="text/plain; version=0.0.4")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 400
+        name = (exc.name or "error").lower().replace(" ", "_")
+        response = _json({"success": False, "error": name, "reason": exc.description}, code)
+        if code == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response
+
+    return app
+
+
+def _preflight(service: IngestService) -> Response:
+    allowed = service.allowed_origin(request.headers.get("Origin"))
+    if allowed is None:
+        return _json({"success": False, "error": "cors", "reason": "origin not allowed"}, 403)
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = _CORS_ALLOW_HEADERS
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@cache
+def cached_app() -> Flask:
+    """The process-wide app built from the environment's settings (Cloud Run entry point)."""
+    return create_app()
+
+
+def service_of(app: Flask) -> IngestService:
+    """The :class:`IngestService` of an app built by :func:`create_app`."""
+    service = app.extensions[EXTENSION]
+    if not isinstance(service, IngestService):  # pragma: no cover - defensive
+        raise ConfigError("not an ingest app")
+    return service
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "IngestService",
+    "WriteKeys",
+    "cached_app",
+    "create_app",
+    "openapi_document",
+    "service_of",
+]

@@ -1,0 +1,388 @@
+"""The ingest core: parsed payloads in, per-event results out, accepted events published.
+
+Pure apart from the :class:`~edp.ingest.publisher.Publisher` and the clock it is given: no HTTP,
+no globals. The flask app (:mod:`edp.ingest.app`) parses the request and calls
+:meth:`IngestCore.ingest`; tests and the benchmark call it directly as well.
+
+Per event: size check, Segment mapping (for the compatible routes), contract validation,
+``event_id`` when absent (uuid4), clock-skew correction
+``event_timestamp = received_at - (sent_at - client_timestamp)`` (Segment's rule), ``ingested_at``,
+``device_type``. Accepted events of one request go out as **one** Pub/Sub message of
+newline-delimited JSON (architecture.md "Conventions"); each refused event goes to the
+bad-events topic as a Snowplow-style typed failure with its reason and (bounded) raw payload.
+
+Example:
+    >>> from edp.ingest.publisher import RecordingPublisher
+    >>> core = IngestCore(RecordingPublisher(), Limits(), validator=lambda e: dict(e))
+    >>> out = core.ingest(IngestRequest(events=[{"event_type": "page_view"}, 7]))
+    >>> out.accepted, [r.failure_type for r in out.refusals]
+    (1, ['schema_violation'])
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import orjson
+from pydantic import ValidationError
+
+from edp.contracts.events import SCHEMA_VERSION
+from edp.errors import ContractError
+from edp.ingest import segment
+from edp.ingest.publisher import OutboundMessage, Publisher
+from edp.ingest.useragent import classify
+
+FailureType = Literal["size_violation", "schema_violation", "format_error", "auth"]
+Source = Literal["native", "segment"]
+
+# A refused payload is kept for the audit up to this many bytes (then truncated, flagged).
+RAW_AUDIT_BYTES: Final = 32 * 1024
+_MAX_ERRORS: Final = 10
+
+Validator = Callable[[Mapping[str, Any]], dict[str, Any]]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """Timezone-aware now in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits of one request (from settings: ``max_batch_events`` etc.)."""
+
+    max_batch_events: int = 500
+    max_request_bytes: int = 512 * 1024
+    max_event_bytes: int = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why one event (``index``) or the whole request (``index`` None) was refused."""
+
+    failure_type: FailureType
+    reason: str
+    index: int | None = None
+    errors: tuple[Mapping[str, Any], ...] = ()
+
+    def as_result(self) -> dict[str, Any]:
+        """The per-event result returned to the client."""
+        out: dict[str, Any] = {
+            "index": self.index,
+            "error": self.failure_type,
+            "reason": self.reason,
+        }
+        if self.errors:
+            out["errors"] = list(self.errors)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """One parsed request: its events plus the request-level fields they inherit.
+
+    Attributes:
+        events: the parsed event payloads (anything JSON can hold; non-objects are refused).
+        source: ``native`` (``/v1/events``) or ``segment`` (the compatible routes).
+        call: for single Segment calls, the call type the route implies (``track``, ...).
+        sent_at: the batch-level ``sent_at``/``sentAt`` (per-event values win).
+        context: the batch-level Segment ``context`` (per-event values win).
+        user_agent: the request's ``User-Agent`` header (device-type fallback).
+        received_at: when the request arrived (defaults to the core's clock).
+    """
+
+    events: Sequence[object]
+    source: Source = "native"
+    call: str | None = None
+    sent_at: object = None
+    context: Mapping[str, Any] | None = None
+    user_agent: str | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    """What happened to one request."""
+
+    total: int
+    accepted: int
+    event_ids: list[str]
+    refusals: list[Refusal]
+    # (event_type, device_type, result) -> count, for events_received_total.
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    messages_published: int = 0
+
+    @property
+    def all_accepted(self) -> bool:
+        """True when nothing was refused."""
+        return not self.refusals
+
+
+def _bounded_raw(value: object) -> tuple[str, bool]:
+    """The payload as text for the audit, cut to RAW_AUDIT_BYTES (flagging truncation)."""
+    if isinstance(value, bytes):
+        data = value
+    else:
+        try:
+            data = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            data = repr(value).encode("utf-8", "backslashreplace")
+    truncated = len(data) > RAW_AUDIT_BYTES
+    text = data[:RAW_AUDIT_BYTES].decode("utf-8", "backslashreplace")
+    return text, truncated
+
+
+def _parse_ts(value: object) -> datetime | None:
+    """Best-effort timestamp parse (validation has already refused malformed ones)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def corrected_timestamp(
+    received_at: datetime, sent_at: datetime | None, client_ts: datetime | None
+) -> datetime:
+    """Event time corrected for the client's clock skew (Segment's rule).
+
+    ``received_at - (sent_at - client_ts)`` when the client sent both times; its own timestamp
+    when it sent no ``sent_at``; ``received_at`` when it sent neither.
+
+    Example:
+        >>> from datetime import datetime as d
+        >>> corrected_timestamp(d(2026, 1, 1, 12, 0, 10), d(2026, 1, 1, 13, 0, 5),
+        ...                     d(2026, 1, 1, 13, 0, 0)).isoformat()
+        '2026-01-01T12:00:05'
+    """
+    if client_ts is None:
+        return received_at
+    if sent_at is None:
+        return client_ts
+    return received_at - (sent_at - client_ts)
+
+
+def _error_list(exc: ValidationError) -> tuple[list[dict[str, Any]], str]:
+    errors = [
+        {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ][:_MAX_ERRORS]
+    first = errors[0] if errors else {"loc": "", "msg": "invalid"}
+    where = f"{first['loc']}: " if first["loc"] else ""
+    return errors, f"{where}{first['msg']}"
+
+
+class IngestCore:
+    """Validates, enriches and publishes the events of one request.
+
+    Args:
+        publisher: where accepted and refused events go.
+        limits: request/event size limits.
+        validator: contract validation of one client event; returns the validated event as a
+            dict (timestamps may be datetimes), raises ``pydantic.ValidationError`` or
+            :class:`~edp.errors.ContractError`.
+        events_topic: topic of accepted events.
+        bad_events_topic: topic of refused events.
+        clock: returns the current UTC time.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        limits: Limits,
+        *,
+        validator: Validator,
+        events_topic: str = "events",
+        bad_events_topic: str = "events-bad",
+        clock: Clock = utc_now,
+    ) -> None:
+        self.publisher = publisher
+        self.limits = limits
+        self.validator = validator
+        self.events_topic = events_topic
+        self.bad_events_topic = bad_events_topic
+        self.clock = clock
+
+    # --- per event ----------------------------------------------------------------------------
+    def _accept(
+        self, raw: Mapping[str, Any], request: IngestRequest, received_at: datetime, now: datetime
+    ) -> dict[str, Any]:
+        """Validate and enrich one event (raises ValidationError/ContractError)."""
+        if request.source == "segment":
+            native: dict[str, Any] = segment.to_native(
+                raw, call=request.call, batch_context=request.context, batch_sent_at=request.sent_at
+            )
+            # Segment's rule: a call without a timestamp happened when it was received.
+            native.setdefault("client_timestamp", received_at)
+        elif request.sent_at is not None and "sent_at" not in raw:
+            native = {**raw, "sent_at": request.sent_at}
+        else:
+            native = raw  # type: ignore[assignment]  # read-only from here on
+        event = self.validator(native)
+        if not event.get("event_id"):
+            event["event_id"] = str(uuid.uuid4())
+        client_ts = _parse_ts(event.get("client_timestamp"))
+        sent_at = _parse_ts(event.get("sent_at"))
+        event["event_timestamp"] = corrected_timestamp(received_at, sent_at, client_ts)
+        event["received_at"] = received_at
+        event["ingested_at"] = now
+        event["device_type"], event["platform"] = classify(event, request.user_agent)
+        event["schema_version"] = SCHEMA_VERSION
+        event["source"] = request.source
+        return event
+
+    # --- per request --------------------------------------------------------------------------
+    def ingest(self, request: IngestRequest) -> IngestOutcome:
+        """Process one request's events; publish accepted and refused ones.
+
+        Returns:
+            The outcome: accepted count, generated/kept event ids, per-event refusals.
+
+        Raises:
+            PublishError: the bus did not take the events (nothing is acknowledged; retry).
+        """
+        now = self.clock()
+        received_at = request.received_at or now
+        max_event_bytes = self.limits.max_event_bytes
+        accepted: list[dict[str, Any]] = []
+        refusals: list[Refusal] = []
+        bad_raw: list[object] = []
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for index, raw in enumerate(request.events):
+            if not isinstance(raw, dict):
+                refusals.append(
+                    Refusal("schema_violation", "an event must be a JSON object", index)
+                )
+                bad_raw.append(raw)
+                counts["unknown", "unknown", "schema_violation"] += 1
+                continue
+            try:
+                size = len(orjson.dumps(raw))
+            except orjson.JSONEncodeError:
+                refusals.append(Refusal("schema_violation", "event is nested too deeply", index))
+                bad_raw.append(raw)
+                counts["unknown", "unknown", "schema_violation"] += 1
+                continue
+            if size > max_event_bytes:
+                refusals.append(
+                    Refusal(
+                        "size_violation",
+                        f"event is {size} bytes; the limit is {max_event_bytes}",
+                        index,
+                    )
+                )
+                bad_raw.append(raw)
+                counts["unknown", "unknown", "size_violation"] += 1
+                continue
+            try:
+                event = self._accept(raw, request, received_at, now)
+            except ValidationError as exc:
+                errors, reason = _error_list(exc)
+                refusals.append(Refusal("schema_violation", reason, index, tuple(errors)))
+                bad_raw.append(raw)
+                counts[_label(raw), "unknown", "schema_violation"] += 1
+                continue
+            except ContractError as exc:
+                refusals.append(Refusal("schema_violation", str(exc)[:300], index))
+                bad_raw.append(raw)
+                counts[_label(raw), "unknown", "schema_violation"] += 1
+                continue
+            accepted.append(event)
+            counts[event["event_type"], event["device_type"], "accepted"] += 1
+
+        published = 0
+        messages_bad = [
+            self.failure_message(r, raw, source=request.source, received_at=received_at)
+            for r, raw in zip(refusals, bad_raw, strict=True)
+        ]
+        # Refusals first: if the bad-events publish fails the request is answered 503 before any
+        # accepted event went out, so the client's retry cannot duplicate accepted events.
+        if messages_bad:
+            self.publisher.publish(self.bad_events_topic, messages_bad)
+            published += len(messages_bad)
+        if accepted:
+            self.publisher.publish(self.events_topic, [self.events_message(accepted)])
+            published += 1
+        return IngestOutcome(
+            total=len(request.events),
+            accepted=len(accepted),
+            event_ids=[e["event_id"] for e in accepted],
+            refusals=refusals,
+            counts=counts,
+            messages_published=published,
+        )
+
+    def refuse_request(
+        self,
+        failure_type: FailureType,
+        reason: str,
+        raw: bytes,
+        *,
+        source: Source = "native",
+        received_at: datetime | None = None,
+    ) -> Refusal:
+        """Audit a request refused as a whole (auth, unparseable, oversize) on the bad topic.
+
+        Raises:
+            PublishError: the bad-events topic did not take it.
+        """
+        refusal = Refusal(failure_type, reason)
+        message = self.failure_message(
+            refusal, raw, source=source, received_at=received_at or self.clock()
+        )
+        self.publisher.publish(self.bad_events_topic, [message])
+        return refusal
+
+    # --- message formats ----------------------------------------------------------------------
+    @staticmethod
+    def events_message(events: Sequence[Mapping[str, Any]]) -> OutboundMessage:
+        """One events-topic message: NDJSON of the accepted events + attributes."""
+        data = b"\n".join(orjson.dumps(e, option=orjson.OPT_UTC_Z) for e in events)
+        first = events[0]["event_type"]
+        same = all(e["event_type"] == first for e in events)
+        return OutboundMessage(
+            data,
+            {
+                "schema_version": SCHEMA_VERSION,
+                "event_count": str(len(events)),
+                "event_type": first if same else "mixed",
+            },
+        )
+
+    @staticmethod
+    def failure_message(
+        refusal: Refusal, raw: object, *, source: Source, received_at: datetime
+    ) -> OutboundMessage:
+        """One bad-events message (Snowplow-style typed failure)."""
+        text, truncated = _bounded_raw(raw)
+        body = {
+            "failure_type": refusal.failure_type,
+            "reason": refusal.reason,
+            "errors": list(refusal.errors),
+            "index": refusal.index,
+            "source": source,
+            "received_at": received_at,
+            "raw": text,
+            "raw_truncated": truncated,
+            "schema_version": SCHEMA_VERSION,
+        }
+        return OutboundMessage(
+            orjson.dumps(body, option=orjson.OPT_UTC_Z),
+            {"failure_type": refusal.failure_type, "schema_version": SCHEMA_VERSION},
+        )
+
+
+def _label(raw: Mapping[str, Any]) -> str:
+    """A bounded metric label for a refused event's type (never the raw client string)."""
+    value = raw.get("event_type", raw.get("type"))
+    return "invalid" if value is not None else "unknown"
