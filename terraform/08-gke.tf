@@ -86,6 +86,12 @@ resource "google_container_cluster" "platform" {
     }
   }
 
+  # Secret Manager CSI driver: Debezium's DB password and the collector's write keys are mounted
+  # from Secret Manager through Workload Identity, never stored as Kubernetes Secrets.
+  secret_manager_config {
+    enabled = true
+  }
+
   workload_identity_config {
     workload_pool = "${var.project_id}.svc.id.goog"
   }
