@@ -16,6 +16,96 @@ CREATE TABLE IF NOT EXISTS "raw"."bad_events" (
   "loaded_at" TIMESTAMPTZ
 );
 
+CREATE TABLE IF NOT EXISTS "raw"."cdc_inventory" (
+  "warehouse_id" VARCHAR,
+  "product_id" VARCHAR,
+  "on_hand" BIGINT,
+  "reserved" BIGINT,
+  "unit_cost" DECIMAL(12, 4),
+  "weight_kg" DOUBLE,
+  "is_active" BOOLEAN,
+  "last_counted_on" DATE,
+  "updated_at" TIMESTAMPTZ,
+  "op" VARCHAR NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "tx_id" BIGINT,
+  "tx_position" BIGINT NOT NULL,
+  "snapshot" BOOLEAN NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "change_id" VARCHAR NOT NULL,
+  "message_id" VARCHAR,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "raw"."cdc_order_items" (
+  "order_id" BIGINT,
+  "line_no" BIGINT,
+  "product_id" VARCHAR,
+  "product_name" VARCHAR,
+  "quantity" BIGINT,
+  "unit_price" DECIMAL(12, 2),
+  "line_total" DECIMAL(14, 2),
+  "op" VARCHAR NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "tx_id" BIGINT,
+  "tx_position" BIGINT NOT NULL,
+  "snapshot" BOOLEAN NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "change_id" VARCHAR NOT NULL,
+  "message_id" VARCHAR,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "raw"."cdc_orders" (
+  "order_id" BIGINT,
+  "order_uuid" VARCHAR,
+  "user_id" BIGINT,
+  "status" VARCHAR,
+  "currency" VARCHAR,
+  "subtotal" DECIMAL(12, 2),
+  "discount" DECIMAL(12, 2),
+  "shipping_fee" DECIMAL(12, 2),
+  "total_amount" DECIMAL(12, 2),
+  "payment_method" VARCHAR,
+  "paid_at" TIMESTAMPTZ,
+  "note" VARCHAR,
+  "created_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ,
+  "op" VARCHAR NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "tx_id" BIGINT,
+  "tx_position" BIGINT NOT NULL,
+  "snapshot" BOOLEAN NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "change_id" VARCHAR NOT NULL,
+  "message_id" VARCHAR,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "raw"."cdc_shipments" (
+  "shipment_id" BIGINT,
+  "order_id" BIGINT,
+  "carrier" VARCHAR,
+  "tracking_number" VARCHAR,
+  "status" VARCHAR,
+  "is_express" BOOLEAN,
+  "weight_kg" DECIMAL(8, 3),
+  "estimated_delivery" DATE,
+  "label_printed_local" TIMESTAMP,
+  "shipped_at" TIMESTAMPTZ,
+  "delivered_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ,
+  "op" VARCHAR NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "tx_id" BIGINT,
+  "tx_position" BIGINT NOT NULL,
+  "snapshot" BOOLEAN NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "change_id" VARCHAR NOT NULL,
+  "message_id" VARCHAR,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS "raw"."user_events" (
   "event_id" VARCHAR NOT NULL,
   "event_type" VARCHAR NOT NULL,

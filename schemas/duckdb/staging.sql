@@ -4,6 +4,72 @@
 
 CREATE SCHEMA IF NOT EXISTS "staging";
 
+CREATE TABLE IF NOT EXISTS "staging"."inventory" (
+  "warehouse_id" VARCHAR NOT NULL,
+  "product_id" VARCHAR NOT NULL,
+  "on_hand" BIGINT NOT NULL,
+  "reserved" BIGINT NOT NULL,
+  "unit_cost" DECIMAL(12, 4) NOT NULL,
+  "weight_kg" DOUBLE,
+  "is_active" BOOLEAN NOT NULL,
+  "last_counted_on" DATE,
+  "updated_at" TIMESTAMPTZ NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "staging"."order_items" (
+  "order_id" BIGINT NOT NULL,
+  "line_no" BIGINT NOT NULL,
+  "product_id" VARCHAR NOT NULL,
+  "product_name" VARCHAR NOT NULL,
+  "quantity" BIGINT NOT NULL,
+  "unit_price" DECIMAL(12, 2) NOT NULL,
+  "line_total" DECIMAL(14, 2) NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "staging"."orders" (
+  "order_id" BIGINT NOT NULL,
+  "order_uuid" VARCHAR NOT NULL,
+  "user_id" BIGINT NOT NULL,
+  "status" VARCHAR NOT NULL,
+  "currency" VARCHAR NOT NULL,
+  "subtotal" DECIMAL(12, 2) NOT NULL,
+  "discount" DECIMAL(12, 2) NOT NULL,
+  "shipping_fee" DECIMAL(12, 2) NOT NULL,
+  "total_amount" DECIMAL(12, 2) NOT NULL,
+  "payment_method" VARCHAR,
+  "paid_at" TIMESTAMPTZ,
+  "note" VARCHAR,
+  "created_at" TIMESTAMPTZ NOT NULL,
+  "updated_at" TIMESTAMPTZ NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "staging"."shipments" (
+  "shipment_id" BIGINT NOT NULL,
+  "order_id" BIGINT NOT NULL,
+  "carrier" VARCHAR NOT NULL,
+  "tracking_number" VARCHAR,
+  "status" VARCHAR NOT NULL,
+  "is_express" BOOLEAN NOT NULL,
+  "weight_kg" DECIMAL(8, 3),
+  "estimated_delivery" DATE,
+  "label_printed_local" TIMESTAMP,
+  "shipped_at" TIMESTAMPTZ,
+  "delivered_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ NOT NULL,
+  "lsn" BIGINT NOT NULL,
+  "source_ts" TIMESTAMPTZ NOT NULL,
+  "ingested_at" TIMESTAMPTZ NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS "staging"."user_events" (
   "event_date" DATE NOT NULL,
   "event_id" VARCHAR NOT NULL,
