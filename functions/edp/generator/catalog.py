@@ -97,8 +97,12 @@ class Catalogue:
     cum_popularity: npt.NDArray[np.float64]  # cumulative popularity over all products, ends at 1
     category_start: npt.NDArray[np.float64]  # cum_popularity mass before each category
     category_mass: npt.NDArray[np.float64]  # popularity mass of each category
-    pages: pa.StringArray  # page_location dictionary
-    properties: pa.StringArray  # JSON properties dictionary
+    pages: pa.StringArray  # page_location dictionary (shop pages, then external referrers)
+    properties: pa.StringArray  # JSON params dictionary
+    screens: pa.StringArray  # app screen names
+    screen_of_page: npt.NDArray[np.int64]  # screen index of each shop page
+    list_ids: pa.StringArray  # item_list_id per category
+    list_names: pa.StringArray  # item_list_name per category
 
     @property
     def n_products(self) -> int:
@@ -116,6 +120,10 @@ class Catalogue:
     @property
     def search_page0(self) -> int:
         return self.product_page0 + self.n_products
+
+    @property
+    def referrer_page0(self) -> int:
+        return self.search_page0 + len(SEARCH_TERMS)
 
     def sample_products(
         self, rng: np.random.Generator, categories: npt.NDArray[np.int64]
@@ -205,6 +213,17 @@ def build_catalogue(seed: int, n_products: int = 5_000) -> Catalogue:
         + [f"{SHOP_URL}/category/{c}" for c in names]
         + [f"{SHOP_URL}/products/{pid}" for pid in product_ids.to_pylist()]
         + [f"{SHOP_URL}/search?q={t.replace(' ', '+')}" for t in SEARCH_TERMS]
+        + list(REFERRERS)
+    )
+    screen_names = list(SCREEN_NAMES.values())
+    fixed_kinds = ("home", "cart", "checkout", "shipping", "payment", "complete", "login",
+                   "signup", "sale", "orders")  # fmt: skip
+    screen_of_page = np.array(
+        [screen_names.index(SCREEN_NAMES[k]) for k in fixed_kinds]
+        + [screen_names.index("Category")] * len(names)
+        + [screen_names.index("ProductDetail")] * n
+        + [screen_names.index("SearchResults")] * len(SEARCH_TERMS),
+        dtype=np.int64,
     )
     return Catalogue(
         product_ids=product_ids,
@@ -220,4 +239,58 @@ def build_catalogue(seed: int, n_products: int = 5_000) -> Catalogue:
         category_mass=category_mass,
         pages=pa.array(pages, pa.string()),
         properties=pa.array(_property_dictionary(), pa.string()),
+        screens=pa.array(screen_names, pa.string()),
+        screen_of_page=screen_of_page,
+        list_ids=pa.array([f"category_{c}" for c in names], pa.string()),
+        list_names=pa.array([c.replace("_", " ").title() for c in names], pa.string()),
     )
+
+
+# Device profiles: platform, device_type, user agent, os, os version, screen, app version
+# (None = web). Ingest derives device_type from the user agent, so each agent is a real one.
+DEVICE_PROFILES: tuple[tuple[str, str, str, str, str, str, str | None], ...] = (
+    ("web", "desktop", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "Windows", "10", "1920x1080", None),
+    ("web", "desktop", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) Version/18.1 Safari/605.1.15", "macOS", "15.1", "1512x982", None),
+    ("web", "mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) "
+     "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+     "iOS", "18.1", "393x852", None),
+    ("web", "mobile", "Mozilla/5.0 (Linux; Android 14; SM-S928N) AppleWebKit/537.36 "
+     "(KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+     "Android", "14", "412x915", None),
+    ("web", "tablet", "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1", "iPadOS", "17.6",
+     "820x1180", None),
+    ("ios", "mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) "
+     "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 ShopApp/5.12.0", "iOS", "18.1",
+     "1179x2556", "5.12.0"),
+    ("ios", "mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) "
+     "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 ShopApp/5.11.2", "iOS", "17.6",
+     "1170x2532", "5.11.2"),
+    ("ios", "tablet", "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+     "(KHTML, like Gecko) Mobile/15E148 ShopApp/5.12.0", "iPadOS", "18.1", "1640x2360",
+     "5.12.0"),
+    ("android", "mobile", "Mozilla/5.0 (Linux; Android 14; SM-S921N Build/UP1A.231005.007; wv) "
+     "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.0.0 Mobile Safari/537.36 "
+     "ShopApp/5.12.0", "Android", "14", "1080x2340", "5.12.0"),
+    ("android", "mobile", "Mozilla/5.0 (Linux; Android 13; SM-A536N Build/TP1A.220624.014; wv) "
+     "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/130.0.0.0 Mobile Safari/537.36 "
+     "ShopApp/5.11.2", "Android", "13", "1080x2400", "5.11.2"),
+    ("android", "tablet", "Mozilla/5.0 (Linux; Android 14; SM-X710N Build/UP1A.231005.007; wv) "
+     "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.0.0 Safari/537.36 "
+     "ShopApp/5.12.0", "Android", "14", "1600x2560", "5.12.0"),
+)  # fmt: skip
+# External referrers of landing pages (web); None = direct
+REFERRERS = (
+    "https://search.naver.com/", "https://www.google.com/", "https://m.search.naver.com/",
+    "https://www.instagram.com/", "https://www.youtube.com/", "https://m.kakao.com/",
+)  # fmt: skip
+LOCALES = ("ko-KR", "en-US", "ja-JP", "zh-CN")
+LOCALE_MIX = (0.93, 0.04, 0.02, 0.01)
+SCREEN_NAMES = {  # app screen per page kind
+    "home": "Home", "cart": "Cart", "checkout": "Checkout", "shipping": "CheckoutShipping",
+    "payment": "CheckoutPayment", "complete": "OrderComplete", "login": "Login",
+    "signup": "SignUp", "sale": "Promotion", "orders": "MyOrders", "category": "Category",
+    "product": "ProductDetail", "search": "SearchResults",
+}  # fmt: skip

@@ -30,7 +30,18 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from edp.generator.catalog import PAGE, PAYMENT_TYPES, SEARCH_TERMS, Catalogue, Props
+from edp.contracts.events import SCHEMA_VERSION
+from edp.generator.catalog import (
+    DEVICE_PROFILES,
+    LOCALE_MIX,
+    LOCALES,
+    PAGE,
+    PAYMENT_TYPES,
+    REFERRERS,
+    SEARCH_TERMS,
+    Catalogue,
+    Props,
+)
 from edp.generator.incidents import Incident
 from edp.generator.model import (
     DAY_NOISE_SIGMA,
@@ -86,15 +97,24 @@ NEW, RETURNING, VISITOR = 0, 1, 2
 
 COLUMNS = (
     "event_id", "event_type", "event_timestamp", "client_timestamp", "sent_at", "received_at",
-    "ingested_at", "user_id", "anonymous_id", "session_id", "device_type", "platform",
-    "page_location", "transaction_id", "value", "currency", "items", "properties",
+    "ingested_at", "user_id", "anonymous_id", "session_id", "device_type", "platform", "source",
+    "schema_version", "page_location", "page_referrer", "screen_name", "screen_resolution",
+    "user_agent", "os_name", "os_version", "app_version", "locale", "items", "currency",
+    "value", "transaction_id", "tax", "shipping", "coupon", "params",
+)  # fmt: skip
+CLIENT_COLUMNS = tuple(
+    c for c in COLUMNS
+    if c not in ("event_timestamp", "received_at", "ingested_at", "device_type", "source")
 )  # fmt: skip
 ITEM_TYPE = pa.struct(
     [
         ("item_id", pa.string()),
         ("item_name", pa.string()),
-        ("item_category", pa.string()),
         ("item_brand", pa.string()),
+        ("item_category", pa.string()),
+        ("item_list_id", pa.string()),
+        ("item_list_name", pa.string()),
+        ("index", pa.int64()),
         ("price", pa.float64()),
         ("quantity", pa.int64()),
     ]
@@ -356,6 +376,11 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
     select_cat = s.category[sess[is_select]]
     select_prod = catalogue.sample_products(rng, select_cat)
     all_prod = np.concatenate([view_prod, list_prod, select_prod])
+    # list context of each item: category shown (-1 = none) and position in the list
+    all_list = np.concatenate([np.full(n_v, -1), np.repeat(list_cat, LIST_ITEMS), select_cat])
+    all_index = np.concatenate(
+        [np.full(n_v, -1), np.tile(np.arange(LIST_ITEMS), n_list), rng.integers(0, 20, n_select)]
+    )
     all_qty = np.concatenate([view_qty, np.ones(list_prod.size + select_prod.size, np.int64)])
 
     item_start = np.zeros(n, dtype=np.int64)
@@ -423,6 +448,12 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
     page[etype == ET["add_payment_info"]] = PAGE["/checkout/payment"]
     page[etype == ET["purchase"]] = PAGE["/checkout/complete"]
     page[is_refund] = -1  # refunds are server-side: no page
+    # referrer: the previous page of the session; landing pages get an external one (or none)
+    referrer = np.concatenate([[-1], page[:-1]])
+    ext = rng.integers(-2, len(REFERRERS), n_sessions)  # -2, -1: direct
+    ext = np.where(ext < 0, -1, catalogue.referrer_page0 + ext)
+    m = slot <= SL["landing"]
+    referrer[m] = ext[sess[m]]
 
     # --- properties ------------------------------------------------------------------------
     pay = rng.choice(len(PAYMENT_TYPES), n_sessions, p=[0.45, 0.2, 0.15, 0.12, 0.08])
@@ -445,6 +476,9 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
     user_known = ((s.kind[sess] == RETURNING) & ~s.logs_in[sess]) | (slot >= SL["identity"])
     user_known &= s.user[sess] >= 0
     user_chars = zero_padded_chars("", USER_ID_BASE + np.maximum(s.user, 0), 8)
+    device_key = np.where(s.user >= 0, s.user, rng.integers(0, 1 << 30, n_sessions))
+    profile = _device_profiles(s.platform, s.device, device_key)
+    locale = np.searchsorted(np.cumsum(LOCALE_MIX), (device_key % 1000) / 1000.0, side="right")
     # anonymous_id: one per (user, platform) device, stable across days; fresh per visitor
     anon_keys = np.where(
         s.user >= 0, s.user * 3 + s.platform, (1 << 40) + day * 10_000_000 + np.arange(n_sessions)
@@ -495,6 +529,7 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
     r_len = item_len[rows]
     src = np.repeat(item_start[rows], r_len) + _segment_arange(r_len)
     item_prod = all_prod[src]
+    item_list = all_list[src]
     item_qty = np.where(np.repeat(use_qty[rows], r_len), all_qty[src], 1)
     offsets = np.concatenate([[0], np.cumsum(r_len)]).astype(np.int32)
     prod_idx = pa.array(item_prod)
@@ -504,8 +539,11 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
             [
                 catalogue.product_ids.take(prod_idx),
                 catalogue.names.take(prod_idx),
-                catalogue.categories.take(prod_idx),
                 catalogue.brands.take(prod_idx),
+                catalogue.categories.take(prod_idx),
+                catalogue.list_ids.take(pa.array(item_list, mask=item_list < 0)),
+                catalogue.list_names.take(pa.array(item_list, mask=item_list < 0)),
+                pa.array(all_index[src], pa.int64(), mask=item_list < 0),
                 pa.array(catalogue.prices[item_prod].astype(np.float64)),
                 pa.array(item_qty),
             ],
@@ -513,7 +551,20 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
         ),
     )
     r_has_value = has_value[rows]
-    r_page, r_prop = page[rows], prop[rows]
+    r_prop, r_prof = prop[rows], profile[r_sess]
+    r_app = s.platform[r_sess] != 0
+    r_page = page[rows]
+    r_web_page = np.where(r_app, -1, r_page)
+    r_ref = np.where(r_app, -1, referrer[rows])
+    r_screen = np.where(r_app & (r_page >= 0), catalogue.screen_of_page[np.maximum(r_page, 0)], -1)
+    r_etype = etype[rows]
+    r_order = (r_etype == ET["purchase"]) | (r_etype == ET["refund"])
+    r_value = value[rows]
+    r_ship = ship[r_sess]
+    fee = np.select(
+        [r_ship == 0, r_ship == 1], [np.where(r_value >= 30_000, 0.0, 3_000.0), 3_500.0], 5_000.0
+    )
+    r_coupon = r_order & s.promo[r_sess]
     columns: dict[str, pa.Array] = {
         "event_id": fixed_width(event_chars[rows]),
         "event_type": _labels(EVENT_TYPES, etype[rows]),
@@ -527,17 +578,51 @@ def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top t
         "session_id": fixed_width(session_chars[r_sess], ~is_refund[rows]),
         "device_type": _labels(DEVICE_TYPES, s.device[r_sess]),
         "platform": _labels(PLATFORMS, s.platform[r_sess]),
-        "page_location": catalogue.pages.take(pa.array(r_page, mask=r_page < 0)),
+        "source": _labels(("native",), np.zeros(rows.size, np.int64)),
+        "schema_version": _labels((SCHEMA_VERSION,), np.zeros(rows.size, np.int64)),
+        "page_location": catalogue.pages.take(pa.array(r_web_page, mask=r_web_page < 0)),
+        "page_referrer": catalogue.pages.take(pa.array(r_ref, mask=r_ref < 0)),
+        "screen_name": catalogue.screens.take(pa.array(r_screen, mask=r_screen < 0)),
+        "screen_resolution": _profile_column(5, r_prof),
+        "user_agent": _profile_column(2, r_prof),
+        "os_name": _profile_column(3, r_prof),
+        "os_version": _profile_column(4, r_prof),
+        "app_version": _profile_column(6, r_prof),
+        "locale": _labels(LOCALES, locale[r_sess]),
         "transaction_id": fixed_width(tx_chars[r_sess], has_tx[rows]),
-        "value": pa.array(value[rows], pa.float64(), mask=~r_has_value),
+        "value": pa.array(r_value, pa.float64(), mask=~r_has_value),
         "currency": pc.if_else(pa.array(r_has_value), "KRW", pa.scalar(None, pa.string())),
+        "tax": pa.array(np.round(r_value / 11.0), pa.float64(), mask=~r_order),
+        "shipping": pa.array(fee, pa.float64(), mask=~r_order),
+        "coupon": pc.if_else(pa.array(r_coupon), "BLACKFRIDAY", pa.scalar(None, pa.string())),
         "items": items,
-        "properties": catalogue.properties.take(pa.array(r_prop, mask=r_prop < 0)),
+        "params": catalogue.properties.take(pa.array(r_prop, mask=r_prop < 0)),
     }
     for column, mask in blanks.items():
         col = columns[column]
         columns[column] = pc.if_else(pa.array(mask), pa.nulls(len(col), col.type), col)
     return DayResult(day=day, table=pa.table(columns), affected=affected)
+
+
+def _device_profiles(platform: Int, device: Int, key: Int) -> Int:
+    """A device profile matching (platform, device_type), stable for the same key."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, prof in enumerate(DEVICE_PROFILES):
+        groups.setdefault((PLATFORMS.index(prof[0]), DEVICE_TYPES.index(prof[1])), []).append(i)
+    width = max(len(g) for g in groups.values())
+    table = np.zeros((len(PLATFORMS), len(DEVICE_TYPES), width), dtype=np.int64)
+    sizes = np.ones((len(PLATFORMS), len(DEVICE_TYPES)), dtype=np.int64)
+    for (p, d), members in groups.items():
+        table[p, d, : len(members)] = members
+        sizes[p, d] = len(members)
+    # a combination without a profile (none by construction) falls back to profile 0
+    picked: Int = table[platform, device, key % sizes[platform, device]]
+    return picked
+
+
+def _profile_column(field: int, profile: Int) -> pa.Array:
+    values = pa.array([p[field] for p in DEVICE_PROFILES], pa.string())
+    return values.take(pa.array(profile))
 
 
 def _labels(names: tuple[str, ...], codes: Int) -> pa.Array:
