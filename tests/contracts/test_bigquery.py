@@ -1,0 +1,54 @@
+"""BigQuery JSON schema files: what Terraform reads, parsed by the real BigQuery client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.cloud.bigquery import SchemaField
+
+from edp.contracts.bigquery import bigquery_field, bigquery_schema
+from edp.contracts.build import BIGQUERY_DIR, repo_root
+from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
+
+TABLES = load_catalog().tables
+
+
+@pytest.mark.parametrize("table", TABLES, ids=[t.ref for t in TABLES])
+def test_each_file_is_a_schema_the_bigquery_client_accepts(table: TableSpec) -> None:
+    path = repo_root() / BIGQUERY_DIR / table.dataset / f"{table.name}.json"
+    fields = [SchemaField.from_api_repr(f) for f in json.loads(path.read_text())]
+
+    assert [f.name for f in fields] == list(table.column_names)
+    assert all(f.description for f in fields)
+
+
+def test_types_use_the_api_spelling_and_nest_records() -> None:
+    fields = bigquery_schema(load_catalog().table("raw.user_events"))
+    items = next(f for f in fields if f["name"] == "items")
+    assert items["type"] == "RECORD"
+    assert items["mode"] == "REPEATED"
+    by_name = {f["name"]: f for f in items["fields"]}
+    assert by_name["quantity"]["type"] == "INTEGER"
+    assert by_name["price"]["type"] == "FLOAT"
+    assert by_name["item_id"]["mode"] == "REQUIRED"
+
+
+@pytest.mark.parametrize(
+    ("kind", "api"),
+    [("INT64", "INTEGER"), ("FLOAT64", "FLOAT"), ("BOOL", "BOOLEAN"), ("STRING", "STRING"),
+     ("TIMESTAMP", "TIMESTAMP"), ("JSON", "JSON"), ("NUMERIC", "NUMERIC")],
+)  # fmt: skip
+def test_legacy_type_names(kind: str, api: str) -> None:
+    field = FieldSpec.model_validate({"name": "f", "type": kind, "description": "F."})
+    assert bigquery_field(field)["type"] == api
+
+
+def test_numeric_precision_and_scale_are_kept() -> None:
+    field = FieldSpec.model_validate(
+        {"name": "amount", "type": "NUMERIC", "precision": 12, "scale": 2, "description": "A."}
+    )
+    out = bigquery_field(field)
+    assert (out["precision"], out["scale"]) == ("12", "2")
+    parsed = SchemaField.from_api_repr(out)
+    assert (parsed.precision, parsed.scale) == (12, 2)
