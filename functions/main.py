@@ -37,3 +37,16 @@ def etl(request: _flask.Request) -> _flask.Response:
     from edp.etl.app import handle
 
     return handle(request)
+
+
+# --- CDC flush (issue 5) ----------------------------------------------------------------------
+@_ff.http
+def cdc_flush(request: _flask.Request) -> _flask.Response:
+    """CDC flush (HTTP, Cloud Scheduler every minute): pull Debezium changes for up to
+    ``EDP_CDC_FLUSH_MAX_RUN_SEC``, write ``raw.cdc_*`` idempotently, ack, refresh staging.
+
+    Why scheduled synchronous pull and not a push subscription: ``edp.cdc.flush``.
+    """
+    from edp.cdc.app import handle
+
+    return handle(request)

@@ -38,7 +38,7 @@ from typing import Any
 from edp.errors import PermanentError
 
 #: The Debezium release whose envelope the local reader reproduces (and GKE runs).
-DEBEZIUM_VERSION = "3.0.8.Final"
+DEBEZIUM_VERSION = "3.0.7.Final"
 CONNECTOR = "postgresql"
 
 SNAPSHOT_ALLOWED = (

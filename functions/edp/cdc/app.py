@@ -1,0 +1,78 @@
+"""The ``cdc_flush`` HTTP function: one bounded flush run, then the staging refresh.
+
+Cloud Scheduler POSTs to it every minute (OIDC). The request body is optional JSON::
+
+    {"max_run_s": 50, "refresh_staging": true}
+
+It pulls and writes for up to ``max_run_s`` (default ``cdc_flush_max_run_sec``), flushes the
+buffer, rebuilds the staging tables it wrote to, and answers ``200`` with the run's counters.
+A failure that retrying may fix answers ``503`` (Cloud Scheduler retries it; the unacked
+messages are redelivered anyway); a configuration error answers ``500``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Request, Response, jsonify
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edp.cdc.flush import CdcFlusher
+from edp.cdc.staging import refresh_staging
+from edp.errors import ConfigError, TransientError, WarehouseError
+from edp.settings import get_settings
+from edp.warehouse.port import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+class FlushRequest(BaseModel):
+    """Body of a ``cdc_flush`` call (all optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_run_s: float | None = Field(None, gt=0, le=3600, description="Pull for this long.")
+    refresh_staging: bool = Field(True, description="Rebuild the staging tables written to.")
+
+
+def flush_once(warehouse: Warehouse, body: FlushRequest) -> dict[str, Any]:
+    """The core of one invocation: flush run + staging refresh of the touched tables."""
+    settings = get_settings()
+    flusher = CdcFlusher(warehouse, settings)
+    stats = flusher.run(max_run_s=body.max_run_s or settings.cdc_flush_max_run_sec)
+    out = stats.as_dict()
+    if body.refresh_staging and stats.per_table:
+        touched = [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
+        out["staging"] = refresh_staging(warehouse, touched)
+    return out
+
+
+def handle(request: Request, warehouse: Warehouse | None = None) -> Response:
+    """Validate the request, run :func:`flush_once`, map the outcome to a status code."""
+    try:
+        body = FlushRequest.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
+        ]
+        response = jsonify({"error": "invalid request", "errors": errors})
+        response.status_code = 400
+        return response
+    try:
+        if warehouse is None:
+            from edp.warehouse import get_warehouse
+
+            warehouse = get_warehouse()
+        result = flush_once(warehouse, body)
+    except (TransientError, WarehouseError) as exc:
+        log.warning("cdc_flush: transient failure: %s", exc)
+        response = jsonify({"error": "transient", "detail": str(exc)})
+        response.status_code = 503
+        return response
+    except ConfigError as exc:
+        log.error("cdc_flush: configuration error: %s", exc)
+        response = jsonify({"error": "config", "detail": str(exc)})
+        response.status_code = 500
+        return response
+    return jsonify(result)

@@ -1,0 +1,62 @@
+-- staging.inventory: current state of shop.inventory, rebuilt from its CDC change log.
+--
+-- One row per primary key (warehouse_id, product_id): the latest version by (lsn, tx_position), whatever order
+-- or how many times Pub/Sub delivered the changes (duplicates share a change_id and rank alike).
+-- A delete's latest version removes the key; a TRUNCATE removes every version older than it.
+--
+-- config: {strategy: replace, owner: cdc}
+
+with
+
+changes as (
+
+    select * from raw.cdc_inventory
+
+),
+
+truncations as (
+
+    -- a TRUNCATE (op t) hides every version written before it
+    select coalesce(max(lsn), -1) as truncated_before_lsn
+    from changes
+    where op = 't'
+
+),
+
+versions as (
+
+    select
+        changes.*,
+        row_number() over (
+            partition by warehouse_id, product_id
+            order by lsn desc, tx_position desc, ingested_at desc
+        ) as version_rank
+    from changes
+    where op != 't'
+
+),
+
+final as (
+
+    select
+        warehouse_id,
+        product_id,
+        on_hand,
+        reserved,
+        unit_cost,
+        weight_kg,
+        is_active,
+        last_counted_on,
+        updated_at,
+        versions.lsn,
+        versions.source_ts,
+        versions.ingested_at
+    from versions
+    cross join truncations
+    where versions.version_rank = 1
+      and versions.op != 'd'
+      and versions.lsn > truncations.truncated_before_lsn
+
+)
+
+select * from final
