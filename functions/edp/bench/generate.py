@@ -1,0 +1,70 @@
+"""``generate.*``: one full default day (2.84 M events) straight into a fresh DuckDB file.
+
+Issue 2's bar: ``edp generate`` writes one 2.84 M-event day into DuckDB in under 60 s.
+``generate.day_seconds`` is the wall time of generation + load (catalogue, population, the
+day's rows, ``load_arrow`` into ``raw.user_events``); ``generate.gen_seconds`` is the
+generation alone; ``generate.day_events`` the rows written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from edp.bench import Bar, benchmark
+
+BENCH_DAY = date(2026, 11, 24)  # a Tuesday: weekday factor 1.0
+
+
+@benchmark(
+    "generate",
+    bars=[Bar("generate.day_seconds", "<", 60, unit="s", source="issue 2")],
+    units={
+        "generate.events_per_s": "events/s",
+        "generate.gen_seconds": "s",
+        "generate.day_events": "events",
+        "generate.rss_mib": "MiB",
+    },
+)
+def bench_generate() -> dict[str, float]:
+    """One default day of traffic into a fresh DuckDB warehouse file."""
+    import resource
+
+    from edp.contracts.catalog import load_catalog
+    from edp.generator import Generator, GeneratorConfig
+    from edp.generator.sinks import RAW_EVENTS, write_warehouse
+    from edp.settings import get_settings
+    from edp.warehouse import get_warehouse
+
+    with tempfile.TemporaryDirectory(prefix="edp-bench-generate-") as tmp:
+        os.environ["EDP_WAREHOUSE"] = "duckdb"
+        os.environ["EDP_STATE_DIR"] = tmp
+        os.environ["EDP_DUCKDB_PATH"] = str(Path(tmp) / "warehouse.duckdb")
+        get_settings.cache_clear()
+        warehouse = get_warehouse(get_settings())
+        warehouse.create_tables([load_catalog().table(RAW_EVENTS)])
+        try:
+            started = time.perf_counter()
+            generator = Generator(GeneratorConfig(start=BENCH_DAY, seed=42))
+            day = generator.day(0)
+            generated = time.perf_counter()
+            written = write_warehouse(warehouse, day.table)
+            elapsed = time.perf_counter() - started
+            counted = warehouse.query(
+                "SELECT COUNT(*) AS n FROM raw.user_events WHERE DATE(event_timestamp) >= @d",
+                {"d": BENCH_DAY},
+            ).scalar()
+        finally:
+            warehouse.close()
+    if int(counted) < written * 0.99:  # spill past midnight is ~0; anything else is a bug
+        raise AssertionError(f"wrote {written} rows but the warehouse has {counted}")
+    return {
+        "generate.day_seconds": round(elapsed, 2),
+        "generate.gen_seconds": round(generated - started, 2),
+        "generate.events_per_s": round(written / elapsed),
+        "generate.day_events": float(written),
+        "generate.rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
