@@ -170,7 +170,7 @@ class EtlRunner:
     def run_model(self, ref: str, day: dt.date, lookback_days: int | None = None) -> RunResult:
         """Run one model for ``day``; records the run; raises ModelRunError on failure."""
         model = plan(self.models, ref)[0]
-        return self._run(model, day, lookback_days, completed=[])
+        return self._run(model, day, lookback_days, str(uuid.uuid4()), completed=[])
 
     def run(
         self,
@@ -181,11 +181,13 @@ class EtlRunner:
     ) -> list[RunResult]:
         """Run all models, one layer or one model for ``day``, upstream first.
 
-        Stops at the first failure (raising ModelRunError with the runs that completed).
+        Stops at the first failure (raising ModelRunError with the runs that completed). The
+        models of one call share a ``run_id`` (pipeline_runs is keyed by run_id and task).
         """
+        run_id = str(uuid.uuid4())
         results: list[RunResult] = []
         for model in plan(self.models, select):
-            result = self._run(model, day, lookback_days, completed=results)
+            result = self._run(model, day, lookback_days, run_id, completed=results)
             results.append(result)
             if on_result is not None:
                 on_result(result)
@@ -225,11 +227,11 @@ class EtlRunner:
         model: Model,
         day: dt.date,
         lookback_days: int | None,
+        run_id: str,
         completed: Sequence[RunResult],
     ) -> RunResult:
         lookback = self.settings.etl_lookback_days if lookback_days is None else lookback_days
         start, end = window(model, day, lookback)
-        run_id = str(uuid.uuid4())
         started_at = self.clock()
         t0 = time.perf_counter()
         try:

@@ -1,0 +1,202 @@
+"""The ``etl`` HTTP function (flask): run a model or a layer for a day; record a failure.
+
+Called by ``workflows/daily_etl.yaml`` (OIDC-authenticated by Cloud Run in GCP). A thin layer
+over :class:`edp.etl.runner.EtlRunner`: validate the JSON body with pydantic, run, map the
+outcome to a status code the workflow's retry predicate understands.
+
+Routes:
+
+* ``POST /`` (or ``/run``) ``{"date": "2026-11-25", "model": "mart.orders_daily"}`` or
+  ``{"date": ..., "layer": "staging"}`` (neither: every model), optional ``lookback_days`` and
+  ``execution_id``. ``date`` defaults to yesterday in the ETL time zone. Answers ``200`` with
+  one entry per model run (rows written, bytes processed, duration).
+* ``POST /record-failure`` ``{"date", "model"|"layer", "error", "execution_id"}``: the
+  workflow's failure path; writes a ``failed`` row to ``monitoring.pipeline_runs``.
+* ``GET /models``: the models by layer, in parallel waves (what the workflow runs).
+
+Status codes: ``400`` invalid body (per-field reasons), ``404`` unknown model/layer, ``422`` a
+model failed and retrying will not help (SQL or data error; the failure is already recorded),
+``503`` a transient warehouse failure (retry), ``500`` anything unexpected (retry).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Literal
+
+from flask import Flask, Request, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edp.errors import ConfigError
+from edp.etl.models import LAYERS, load_models, parallel_groups
+from edp.etl.runner import EtlRunner, ModelRunError, RunResult, yesterday
+from edp.settings import Settings, get_settings
+from edp.warehouse.port import Warehouse
+
+log = logging.getLogger(__name__)
+
+_REF = r"^(staging|mart)\.[a-z_][a-z0-9_]*$"
+
+
+class RunRequest(BaseModel):
+    """Body of ``POST /``: what to run, for which day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    date: dt.date | None = Field(None, description="Run date; default yesterday (ETL time zone).")
+    model: str | None = Field(None, pattern=_REF, description="One model, e.g. mart.orders_daily.")
+    layer: Literal["staging", "mart"] | None = Field(None, description="Every model of a layer.")
+    lookback_days: int | None = Field(None, ge=0, le=30, description="Override the lookback.")
+    execution_id: str | None = Field(None, max_length=256, description="Workflows execution id.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RunRequest:
+        if self.model is not None and self.layer is not None:
+            raise ValueError("give either model or layer, not both")
+        return self
+
+
+class FailureReport(BaseModel):
+    """Body of ``POST /record-failure`` (sent by the workflow's failure path)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # kept as text: the failure being reported may be an unparseable date
+    date: str | None = Field(None, max_length=64)
+    model: str | None = Field(None, max_length=128)
+    layer: str | None = Field(None, max_length=32)
+    error: str | dict[str, Any] | list[Any] = Field(description="The workflow's error map.")
+    execution_id: str | None = Field(None, max_length=256)
+
+    def run_date(self) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(self.date) if self.date else None
+        except ValueError:
+            return None
+
+    def error_text(self) -> str:
+        text = self.error if isinstance(self.error, str) else json.dumps(self.error, default=str)
+        if self.date and self.run_date() is None:
+            text = f"(date {self.date!r}) {text}"
+        return text
+
+
+def _problem(status: int, error: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"status": "error", "error": error, **extra}), status
+
+
+def _summary(results: list[RunResult]) -> dict[str, Any]:
+    return {
+        "rows_written": sum(r.rows_written for r in results),
+        "bytes_processed": sum(r.bytes_processed for r in results),
+        "duration_s": round(sum(r.duration_s for r in results), 6),
+        "runs": [r.to_json() for r in results],
+    }
+
+
+def create_app(
+    warehouse_factory: Callable[[], Warehouse] | None = None,
+    settings: Settings | None = None,
+) -> Flask:
+    """The ETL flask app; ``warehouse_factory`` defaults to :func:`edp.warehouse.get_warehouse`."""
+    app = Flask("edp.etl")
+    lock = threading.Lock()  # DuckDB is single-writer; BigQuery runs need no lock
+
+    def warehouse() -> Warehouse:
+        if warehouse_factory is not None:
+            return warehouse_factory()
+        from edp.warehouse import get_warehouse
+
+        return get_warehouse()
+
+    def conf() -> Settings:
+        return settings or get_settings()
+
+    def body() -> Any:
+        data = request.get_json(silent=True)
+        return {} if data is None and not request.get_data() else data
+
+    @app.errorhandler(ValidationError)
+    def _invalid(exc: ValidationError) -> tuple[Response, int]:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "reason": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return _problem(400, "invalid request", fields=fields)
+
+    @app.errorhandler(ConfigError)
+    def _unknown(exc: ConfigError) -> tuple[Response, int]:
+        return _problem(404, str(exc))
+
+    @app.errorhandler(ModelRunError)
+    def _failed(exc: ModelRunError) -> tuple[Response, int]:
+        status = 503 if exc.transient else 422
+        log.error("etl model failed: %s", exc)
+        return _problem(
+            status,
+            str(exc),
+            failed=exc.result.to_json(),
+            **_summary(exc.completed),
+        )
+
+    @app.post("/")
+    @app.post("/run")
+    def run() -> tuple[Response, int]:
+        req = RunRequest.model_validate(body())
+        s = conf()
+        day = req.date or yesterday(s.etl_timezone)
+        runner = EtlRunner(
+            warehouse(),
+            settings=s,
+            trigger="workflow" if req.execution_id else "http",
+            execution_id=req.execution_id,
+        )
+        with lock:
+            results = runner.run(day, req.model or req.layer, req.lookback_days)
+        return jsonify({"status": "success", "date": day.isoformat(), **_summary(results)}), 200
+
+    @app.post("/record-failure")
+    def record_failure() -> tuple[Response, int]:
+        report = FailureReport.model_validate(body())
+        runner = EtlRunner(
+            warehouse(), settings=conf(), trigger="workflow", execution_id=report.execution_id
+        )
+        task = report.model or report.layer or "daily_etl"
+        with lock:
+            run_id = runner.record_failure(task, report.run_date(), report.error_text())
+        return jsonify({"status": "recorded", "run_id": run_id, "task": task}), 200
+
+    @app.get("/models")
+    def models() -> tuple[Response, int]:
+        m = load_models()
+        return jsonify(
+            {
+                layer: {
+                    "waves": parallel_groups(m, layer),
+                    "depends_on": {
+                        ref: sorted(m[ref].depends_on) for ref in m if ref.startswith(layer + ".")
+                    },
+                }
+                for layer in LAYERS
+            }
+        ), 200
+
+    return app
+
+
+@cache
+def default_app() -> Flask:
+    """The app the Cloud Run entry point serves (created on first request, not at import)."""
+    return create_app()
+
+
+def handle(req: Request) -> Response:
+    """Dispatch a functions-framework request through the app's routes."""
+    app = default_app()
+    with app.request_context(req.environ):
+        return app.full_dispatch_request()
