@@ -1,0 +1,39 @@
+"""The ``edp`` command: one entry point for the laptop platform.
+
+Each subcommand group lives in its own module of :mod:`edp.cli` and exposes a typer ``app`` (or
+a command function) that is registered below — add one line per group.
+
+Example:
+    >>> from typer.testing import CliRunner
+    >>> "dev" in CliRunner().invoke(app, ["--help"]).output
+    True
+"""
+
+from __future__ import annotations
+
+import typer
+
+from edp.cli import dev
+from edp.cli import etl as etl_cli
+from edp.cli import load as load_cli
+
+app = typer.Typer(
+    name="edp",
+    help="E-commerce real-time data platform: run it locally, generate traffic, load, check.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+app.command("dev")(dev.dev)
+app.add_typer(etl_cli.app, name="etl")
+app.add_typer(load_cli.app, name="load")
+
+
+@app.callback()
+def main() -> None:
+    """E-commerce real-time data platform (local and GCP)."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

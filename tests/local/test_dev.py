@@ -1,0 +1,126 @@
+"""``edp dev`` runs the whole stack, and Ctrl-C (or SIGTERM) leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from edp.local.components.functions import entry_points
+from edp.local.processes import wait_until
+
+
+def _dev(state: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "EDP_STATE_DIR": str(state), "GOOGLE_CLOUD_PROJECT": "edp-dev-test"}
+    env.pop("PUBSUB_EMULATOR_HOST", None)
+    env.pop("EDP_DUCKDB_PATH", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edp.cli.main", "dev", "--port-base", "0", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def _wait_ready(proc: subprocess.Popen[str], state: Path) -> dict[str, Any]:
+    state_file = state / "dev.json"
+    wait_until(
+        lambda: proc.poll() is not None or state_file.exists(),
+        timeout=180,
+        what="edp dev to be ready",
+    )
+    if proc.poll() is not None:
+        output, _ = proc.communicate()
+        pytest.fail(f"edp dev exited with {proc.returncode}:\n{output}")
+    doc: dict[str, Any] = json.loads(state_file.read_text())
+    return doc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_dev_serves_the_stack_and_stops_without_leftovers(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    state = tmp_path / "state"
+    proc = _dev(state)
+    try:
+        doc = _wait_ready(proc, state)
+        assert doc["ready"] is True
+        assert doc["pid"] == proc.pid
+        pids: dict[str, int] = doc["processes"]
+        assert {"pubsub-emulator", "postgres"} <= set(pids)
+        assert {f"fn:{fn}" for fn in entry_points()} <= set(pids)
+        for pid in pids.values():
+            assert not _group_gone(pid)
+        # The services are real: PostgreSQL answers, every function answers HTTP.
+        endpoints = doc["endpoints"]
+        conn = psycopg2.connect(endpoints["postgres"])
+        conn.close()
+        for fn in entry_points():
+            try:
+                with urllib.request.urlopen(endpoints[f"fn:{fn}"], timeout=30) as response:
+                    assert response.status < 600
+            except urllib.error.HTTPError as err:  # a 4xx/5xx is still a served function
+                assert err.code < 600
+        assert doc["env"]["PUBSUB_EMULATOR_HOST"] == endpoints["pubsub"]
+
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, output
+        assert "stopped pubsub" in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for name, pid in pids.items():
+        assert _group_gone(pid), f"{name} (process group {pid}) survived"
+    assert _children_of(proc.pid) == []
+    assert not (state / "dev.json").exists()
+
+
+def test_dev_check_starts_reports_and_stops(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc = _dev(state, "--check", "--only", "pubsub", "--only", "topology")
+    output, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, output
+    assert "8 topics" in output or "topics" in output
+    assert "stopped pubsub" in output
+    assert not (state / "dev.json").exists()
+
+
+def test_dev_refuses_unknown_components(tmp_path: Path) -> None:
+    proc = _dev(tmp_path / "state", "--check", "--only", "nope")
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "unknown component" in output
