@@ -150,7 +150,8 @@ def test_client_realism_ids_skew_and_anonymous_share(week: pa.Table) -> None:
                COUNT(*) FILTER (WHERE event_timestamp <>
                    received_at - (sent_at - client_timestamp)) AS not_corrected,
                COUNT(*) FILTER (WHERE NOT regexp_full_match(event_id,
-                   '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}')) AS bad_ids
+                   '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'))
+                   AS bad_ids
         FROM t
         """,
     )
