@@ -177,7 +177,7 @@ class LocalLoader:
         )
         self._events = EventIdDeduper(config.dedup_horizon_s)
         self._errors = EventIdDeduper(config.dedup_horizon_s)
-        self._pullers_done = threading.Event()
+        self._last_progress_log = 0.0
         self._error_id_column = "error_id" if "error_id" in self.errors_table.column_names else None
 
     # --- setup -----------------------------------------------------------------------------
@@ -357,6 +357,15 @@ class LocalLoader:
         messages: int,
     ) -> None:
         stats = self.stats
+        now = time.monotonic()
+        if now - self._last_progress_log >= 1.0:
+            self._last_progress_log = now
+            log.info(
+                "loaded %d rows so far (%d duplicates dropped, %d dead letters)",
+                stats.rows_loaded + len(kept),
+                stats.duplicates + duplicates,
+                stats.dead_letters + len(dead),
+            )
         stats.messages += messages
         stats.rows_loaded += len(kept)
         stats.duplicates += duplicates

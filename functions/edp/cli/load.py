@@ -1,0 +1,88 @@
+"""``edp load``: the local stream loader (events subscription -> raw.user_events on DuckDB).
+
+    edp load run                      # until Ctrl-C / SIGTERM (flushes and acks, then exits)
+    edp load run --exit-when-idle 5   # drain the backlog, stop after 5 s without messages
+
+Registered in :mod:`edp.cli.main` as ``app.add_typer(load.app, name="load")``;
+``python -m edp.load`` runs the same command (used by the fault test's subprocesses).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Stream load: the events subscription into raw.user_events.")
+
+
+@app.callback()
+def _group() -> None:
+    """Stream load commands."""
+
+
+@app.command("run")
+def run(
+    *,
+    subscription: Annotated[
+        str | None,
+        typer.Option(help="Subscription id (default: settings.subscription_events_loader)."),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, max=32, help="Puller threads.")] = 3,
+    batch_rows: Annotated[int, typer.Option(min=1, help="Most rows per warehouse write.")] = 20_000,
+    batch_delay: Annotated[
+        float, typer.Option(min=0.0, help="Longest wait (s) to fill a batch.")
+    ] = 0.2,
+    dedup_horizon: Annotated[
+        float, typer.Option(min=0.0, help="Seconds an event_id is remembered for dedup.")
+    ] = 6 * 3600.0,
+    exit_when_idle: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds without messages (drain mode)."),
+    ] = None,
+    ensure_topology: Annotated[
+        bool, typer.Option(help="Create topics/subscriptions and tables first.")
+    ] = True,
+) -> None:
+    """Pull the events subscription and load it until stopped; print a JSON summary."""
+    from edp.bus.admin import ensure_topology as ensure_bus
+    from edp.bus.clients import get_subscriber, subscription_path
+    from edp.load.local_loader import LoaderConfig, LocalLoader, run_until_signalled
+    from edp.settings import get_settings
+    from edp.warehouse import get_warehouse
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    warehouse = get_warehouse(settings)
+    if ensure_topology:
+        ensure_bus(settings=settings)
+        warehouse.create_tables()
+    config = LoaderConfig(
+        subscription_path=subscription_path(
+            settings.project, subscription or settings.subscription_events_loader
+        ),
+        pull_threads=threads,
+        max_batch_rows=batch_rows,
+        max_batch_delay_s=batch_delay,
+        dedup_horizon_s=dedup_horizon,
+    )
+    loader = LocalLoader(warehouse, config, get_subscriber(settings))
+    try:
+        stats = run_until_signalled(loader, exit_when_idle_s=exit_when_idle)
+    finally:
+        warehouse.close()
+    typer.echo(
+        json.dumps(
+            {
+                "messages": stats.messages,
+                "rows_loaded": stats.rows_loaded,
+                "duplicates": stats.duplicates,
+                "dead_letters": stats.dead_letters,
+                "batches": stats.batches,
+                "write_failures": stats.write_failures,
+                "elapsed_s": round(stats.elapsed_s, 3),
+            }
+        )
+    )

@@ -1,0 +1,106 @@
+"""The exactly-once effect under crashes: kill -9 the loader (a real process) twice mid-run.
+
+100,000 events with 2 % duplicates and 1 % invalid are published; the loader runs as
+``python -m edp.load run`` and is SIGKILLed twice while it loads (once it has loaded some rows,
+again later), then restarted to drain. Unacked messages come back after the ack deadline, rows
+written but not acked are recognised by the restart's dedup warm-up. At the end raw holds every
+valid event_id exactly once, every invalid one is in the error table with a reason, nothing is
+missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from edp.bus.clients import build_publisher, build_subscriber
+from edp.load.samples import make_traffic
+
+ACK_DEADLINE_S = 10  # the minimum: redelivery after a kill comes back this fast
+LOADED = re.compile(r"loaded (\d+) rows so far")
+
+
+def _start(log: Path, env: dict[str, str], subscription: str, idle_s: float | None) -> Any:
+    argv = [sys.executable, "-m", "edp.load", "run", "--subscription", subscription,
+            "--no-ensure-topology", "--threads", "2"]  # fmt: skip
+    if idle_s is not None:
+        argv += ["--exit-when-idle", str(idle_s)]
+    handle = log.open("ab")
+    return subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def _wait_loaded(log: Path, at_least: int, proc: Any, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = [int(n) for n in LOADED.findall(log.read_text(errors="replace"))]
+        if counts and counts[-1] >= at_least:
+            return counts[-1]
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.05)
+    raise AssertionError(f"loader did not reach {at_least} rows: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_kill_9_twice_loses_nothing_and_duplicates_nothing(
+    pubsub_emulator: Any, warehouse: Any, tmp_path: Path
+) -> None:
+    traffic = make_traffic(
+        100_000, duplicate_rate=0.02, invalid_rate=0.01, events_per_message=(1, 10), seed=2026
+    )
+    publisher = build_publisher(emulator_host=pubsub_emulator.host)
+    subscriber = build_subscriber(emulator_host=pubsub_emulator.host)
+    name = f"fault-{uuid.uuid4().hex[:8]}"
+    topic = f"projects/{pubsub_emulator.project}/topics/{name}"
+    subscription = f"projects/{pubsub_emulator.project}/subscriptions/{name}"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(
+        name=subscription, topic=topic, ack_deadline_seconds=ACK_DEADLINE_S
+    )
+    futures.wait([publisher.publish(topic, m) for m in traffic.messages])
+    warehouse.close()  # the loader processes own the DuckDB file from here on
+
+    env = {**os.environ}
+    log = tmp_path / "loader.log"
+    kills = []
+    for at_least in (15_000, 45_000):
+        proc = _start(log, env, name, idle_s=None)
+        kills.append(_wait_loaded(log, at_least, proc))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert proc.returncode == -signal.SIGKILL
+    # Drain: wait longer than the ack deadline so every unacked message has come back.
+    final = _start(log, env, name, idle_s=ACK_DEADLINE_S + 3)
+    assert final.wait(300) == 0, log.read_text()[-3000:]
+
+    summary = json.loads(log.read_text().strip().splitlines()[-1])
+    con = duckdb.connect(os.environ["EDP_DUCKDB_PATH"], read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("SELECT event_id FROM raw.user_events").fetchall()]
+        errors = con.execute(
+            "SELECT error_id, error_type, reason, payload FROM raw.user_events_errors"
+        ).fetchall()
+    finally:
+        con.close()
+
+    assert kills[0] >= 15_000 and kills[1] >= 45_000  # both kills really were mid-run
+    assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} event_ids twice in raw"
+    assert set(ids) == traffic.valid_ids, "valid events missing from raw"
+    assert all(reason and error_type for _, error_type, reason, _ in errors)
+    payload_text = "\n".join(payload for *_, payload in errors)
+    missing = [i for i in traffic.invalid_ids if i not in payload_text]
+    assert not missing, f"{len(missing)} invalid events not in the error table"
+    assert len({error_id for error_id, *_ in errors}) == len(errors)
+    assert summary["rows_loaded"] < len(traffic.valid_ids)  # the last run only finished the job
