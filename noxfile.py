@@ -1,0 +1,63 @@
+"""Developer sessions: ``nox -s tests | lint | demo | bench``.
+
+Every session builds its own virtualenv under ``.nox/`` (with uv when available) and installs the
+project into it, so a fresh clone needs only Python 3.11+, ``nox`` and ``uv``; the README's two
+commands are ``nox -s demo`` and ``nox -s tests``. Arguments after ``--`` go to the tool:
+``nox -s tests -- tests/bus -x``, ``nox -s bench -- generate``.
+
+Helper environments that cannot share the main venv (their pins conflict with ours) are built by
+their own sessions below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+LOCAL = ".[local,dev]"
+
+
+def _install_project(session: nox.Session, extras: str = LOCAL) -> None:
+    session.install("-e", extras)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (real Pub/Sub emulator, PostgreSQL 15, DuckDB on this machine)."""
+    _install_project(session)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy --strict on the package and the entry points."""
+    _install_project(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The local platform's main job: ``edp demo`` (replay traffic end to end, write the report).
+
+    Until the demo exists this runs the stack itself (``edp dev``) until Ctrl-C.
+    """
+    _install_project(session, ".[local]")
+    if (ROOT / "functions/edp/cli/demo.py").exists():
+        session.run("edp", "demo", *session.posargs)
+    else:
+        session.run("edp", "dev", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (all, or the key prefixes after ``--``); writes docs/benchmarks.*."""
+    _install_project(session)
+    session.run("python", "-m", "edp.bench", *session.posargs)
