@@ -7,7 +7,8 @@ output stays flat, fast and mypy-strict clean:
 * an object ``$defs`` entry becomes a ``BaseModel``; ``"$ref"`` to another object makes it a
   subclass; ``additionalProperties: false`` / ``unevaluatedProperties: false`` give
   ``extra="forbid"``;
-* ``type: [T, "null"]`` gives ``T | None = None``; ``minLength``/``maxLength``/``pattern``/
+* ``type: [T, "null"]`` gives ``T | None = None``; scalars are ``strict`` (no type coercion,
+  as in JSON Schema); ``minLength``/``maxLength``/``pattern``/
   ``minimum``/``maximum``/``minItems``/``maxItems`` become ``Field`` constraints (checked in
   pydantic-core, not in Python);
 * ``format: date-time`` gives ``AwareDatetime`` (RFC 3339 requires an offset);
@@ -48,6 +49,7 @@ SCHEMA_VERSION = {version_repr}
 '''
 
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
+_STRICT = frozenset(_SCALARS.values())
 _CONSTRAINTS = {
     "minLength": "min_length",
     "maxLength": "max_length",
@@ -155,6 +157,9 @@ class _Generator:
     def field_line(self, name: str, prop: Mapping[str, Any], required: bool) -> str:
         annotation, nullable = self.annotation(prop)
         args = self.constraints(prop)
+        if annotation in _STRICT:
+            # As JSON Schema: no "12" -> 12, 1 -> "1" or true -> 1 coercion (checked in Rust).
+            args.append("strict=True")
         if nullable:
             annotation = f"{annotation} | None"
         elif not required:

@@ -73,72 +73,87 @@ class Item(BaseModel):
     item_id: str = Field(
         min_length=1,
         max_length=256,
+        strict=True,
         description="Product id (SKU).",
     )
     item_name: str | None = Field(
         None,
         max_length=512,
+        strict=True,
         description="Product name.",
     )
     item_brand: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Brand.",
     )
     item_category: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Top-level category.",
     )
     item_category2: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Second-level category.",
     )
     item_variant: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Variant (size, colour).",
     )
     item_list_id: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="List the item was shown in (view_item_list/select_item).",
     )
     item_list_name: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Human name of that list.",
     )
     index: int | None = Field(
         None,
         ge=0,
+        le=1000000,
+        strict=True,
         description="Position of the item in its list, from 0.",
     )
     price: float | None = Field(
         None,
         ge=0,
+        strict=True,
         description="Unit price in the event currency.",
     )
     quantity: int | None = Field(
         None,
         ge=1,
         le=100000,
+        strict=True,
         description="Units.",
     )
     discount: float | None = Field(
         None,
         ge=0,
+        strict=True,
         description="Unit discount in the event currency.",
     )
     coupon: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Item-level coupon code.",
     )
     affiliation: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Store or supplier.",
     )
 
@@ -152,6 +167,7 @@ class ClientEventFields(BaseModel):
     event_id: str | None = Field(
         None,
         pattern="^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        strict=True,
         description=(
             "Client-generated UUID, the idempotency key (retries resend the same id). Generated "
             "at ingest when absent."
@@ -161,18 +177,21 @@ class ClientEventFields(BaseModel):
         None,
         min_length=1,
         max_length=256,
+        strict=True,
         description="Logged-in user id. At least one of user_id and anonymous_id is required.",
     )
     anonymous_id: str | None = Field(
         None,
         min_length=1,
         max_length=256,
+        strict=True,
         description="Device/cookie id of a not (yet) identified visitor.",
     )
     session_id: str | None = Field(
         None,
         min_length=1,
         max_length=256,
+        strict=True,
         description="Client session id.",
     )
     client_timestamp: AwareDatetime = Field(
@@ -188,6 +207,7 @@ class ClientEventFields(BaseModel):
     schema_version: str | None = Field(
         None,
         pattern="^1\\.[0-9]+$",
+        strict=True,
         description="Contract version the client was built against (major 1).",
     )
     platform: Platform | None = Field(
@@ -197,51 +217,61 @@ class ClientEventFields(BaseModel):
     page_location: str | None = Field(
         None,
         max_length=2048,
+        strict=True,
         description="Full page URL (web).",
     )
     page_referrer: str | None = Field(
         None,
         max_length=2048,
+        strict=True,
         description="Referrer URL (web).",
     )
     page_title: str | None = Field(
         None,
         max_length=512,
+        strict=True,
         description="Document title (web).",
     )
     screen_name: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Screen name (apps).",
     )
     screen_resolution: str | None = Field(
         None,
         pattern="^[0-9]{1,5}x[0-9]{1,5}$",
+        strict=True,
         description="Screen size WIDTHxHEIGHT in pixels.",
     )
     user_agent: str | None = Field(
         None,
         max_length=1024,
+        strict=True,
         description="User agent; the HTTP header is used when absent.",
     )
     os_name: str | None = Field(
         None,
         max_length=64,
+        strict=True,
         description="Operating system name.",
     )
     os_version: str | None = Field(
         None,
         max_length=64,
+        strict=True,
         description="Operating system version.",
     )
     app_version: str | None = Field(
         None,
         max_length=64,
+        strict=True,
         description="App or site release.",
     )
     locale: str | None = Field(
         None,
         max_length=35,
+        strict=True,
         description="BCP 47 language tag, e.g. ko-KR.",
     )
     items: list[Item] | None = Field(
@@ -252,33 +282,39 @@ class ClientEventFields(BaseModel):
     currency: str | None = Field(
         None,
         pattern="^[A-Z]{3}$",
+        strict=True,
         description=(
             "ISO 4217 code of value, price, tax and shipping. Required for purchase and refund."
         ),
     )
     value: float | None = Field(
         None,
+        strict=True,
         description="Monetary value of the event. Required for purchase and refund.",
     )
     transaction_id: str | None = Field(
         None,
         min_length=1,
         max_length=256,
+        strict=True,
         description="Order id. Required for purchase and refund.",
     )
     tax: float | None = Field(
         None,
         ge=0,
+        strict=True,
         description="Tax of the transaction.",
     )
     shipping: float | None = Field(
         None,
         ge=0,
+        strict=True,
         description="Shipping cost of the transaction.",
     )
     coupon: str | None = Field(
         None,
         max_length=256,
+        strict=True,
         description="Order-level coupon code.",
     )
     params: dict[str, Any] | None = Field(
@@ -333,6 +369,7 @@ class EnrichedEvent(ClientEventFields):
 
     event_id: str = Field(
         pattern="^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        strict=True,
         description="The client's event_id, or a UUID4 generated at ingest.",
     )
     event_timestamp: AwareDatetime = Field(
@@ -355,6 +392,7 @@ class EnrichedEvent(ClientEventFields):
     )
     schema_version: str = Field(
         pattern="^1\\.[0-9]+$",
+        strict=True,
         description="Contract version the event was validated against.",
     )
     source: Source | None = Field(
