@@ -42,7 +42,10 @@ class PubSub(Component):
 
 @component
 class Postgres(Component):
-    """The shop's source database (PostgreSQL 15, wal_level=logical) under ``<state>/postgres``."""
+    """The shop's source database (PostgreSQL 15, wal_level=logical) under ``<state>/postgres``.
+
+    Exports ``EDP_CDC_SOURCE_DSN`` to later children (the CDC reader streams from it).
+    """
 
     name = "postgres"
     order = 20
@@ -55,6 +58,7 @@ class Postgres(Component):
         self.cluster = PostgresCluster(ctx.state_dir / "postgres").start()
         ctx.values["postgres"] = self.cluster
         ctx.values["postgres_dsn"] = self.cluster.dsn
+        ctx.env["EDP_CDC_SOURCE_DSN"] = self.cluster.dsn
         ctx.endpoints["postgres"] = self.cluster.url
 
     def stop(self) -> None:
