@@ -2,11 +2,10 @@
 
 Three ways, by what you have in hand:
 
-- a command line: :func:`run_with_peak_rss` starts it and reads the kernel's own peak for that
-  child (``wait4`` rusage), so nothing is sampled and nothing is missed;
+- a command line: :func:`run_with_peak_rss` starts it (from a tiny trampoline, see below) and
+  reads the kernel's own peak for it (``wait4`` rusage): nothing is sampled, nothing missed;
 - a Python function: :func:`call_with_peak_rss` runs it in a **fresh** interpreter
-  (multiprocessing ``spawn``, so the parent's memory is not inherited as with ``fork``) and
-  returns its result with the child's peak RSS;
+  (multiprocessing ``spawn``) and returns its result with the child's own ``VmHWM``;
 - a live process you did not start as a child (a server from a fixture):
   :func:`peak_rss_mib_of_pid` reads its high-water mark ``VmHWM`` from ``/proc``.
 
@@ -23,8 +22,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import resource
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +46,19 @@ class ChildRun:
     wall_s: float
 
 
+# Linux charges a child's ru_maxrss with the RSS of the image it exec'd from (the forked copy
+# of the parent), so a big parent (pytest, the bench runner) inflates its children's figures.
+# The command is therefore started from a tiny trampoline interpreter (~10 MiB): its ru_maxrss
+# is exact whenever the command's own peak exceeds that.
+_TRAMPOLINE = """
+import os, sys
+fd = int(sys.argv[1])
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}".encode())
+"""
+
+
 def run_with_peak_rss(
     argv: Sequence[str],
     *,
@@ -55,36 +68,54 @@ def run_with_peak_rss(
 ) -> ChildRun:
     """Run ``argv`` to completion and return its exit code and peak RSS (MiB).
 
-    The figure is the child's own ``ru_maxrss`` (its grandchildren are not included; run
-    them through this helper too if they matter).
+    The figure is the command's own ``ru_maxrss`` (its own children are not included; run
+    them through this helper too if they matter); figures below ~10 MiB are the trampoline's.
 
     Raises:
-        EdpError: the child ran longer than ``timeout_s`` (it is killed first).
+        EdpError: the command ran longer than ``timeout_s`` (its process group is killed).
     """
     started = time.perf_counter()
-    proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, cwd=cwd)
-    deadline = None if timeout_s is None else started + timeout_s
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
-        if pid == proc.pid:
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            raise EdpError(f"{argv[0]} ran longer than {timeout_s} s and was killed")
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from reaping it again
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-I", "-c", _TRAMPOLINE, str(write_fd), *argv],
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+        os.close(write_fd)
+        write_fd = -1
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise EdpError(f"{argv[0]} ran longer than {timeout_s} s and was killed") from None
+        report = os.read(read_fd, 64).decode()
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+    if proc.returncode != 0 or not report:
+        raise EdpError(f"could not run {argv[0]!r} (trampoline exit code {proc.returncode})")
+    code, maxrss_kib = (int(x) for x in report.split())
     return ChildRun(
-        returncode=proc.returncode,
-        peak_rss_mib=usage.ru_maxrss / _KIB_PER_MIB,
+        returncode=code,
+        peak_rss_mib=maxrss_kib / _KIB_PER_MIB,
         wall_s=time.perf_counter() - started,
     )
+
+
+def _own_peak_mib() -> float:
+    """This process's high-water RSS since its exec (VmHWM; not inflated by the parent)."""
+    return peak_rss_mib_of_pid(os.getpid())
 
 
 def _child_main(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         result = fn(*args)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _KIB_PER_MIB
+        peak = _own_peak_mib()
         conn.send(("ok", result, peak))
     except BaseException as exc:  # report any failure to the parent, then exit
         conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0))
