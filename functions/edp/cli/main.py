@@ -15,7 +15,9 @@ import typer
 
 from edp.cli import dev
 from edp.cli import etl as etl_cli
+from edp.cli import generate as generate_cli
 from edp.cli import load as load_cli
+from edp.cli import schemas as schemas_cli
 
 app = typer.Typer(
     name="edp",
@@ -28,6 +30,8 @@ app = typer.Typer(
 app.command("dev")(dev.dev)
 app.add_typer(etl_cli.app, name="etl")
 app.add_typer(load_cli.app, name="load")
+app.add_typer(schemas_cli.app, name="schemas")
+app.command("generate")(generate_cli.generate)
 
 
 @app.callback()
