@@ -130,10 +130,13 @@ def make_traffic(
             lines.append(orjson.dumps(enriched_event(rng, event_id, now)))
     valid_positions = [i for i in range(n_events) if i not in invalid_at]
     n_duplicates = round(n_events * duplicate_rate)
+    keyed = [(float(i), line) for i, line in enumerate(lines)]
     for position in rng.sample(valid_positions, min(n_duplicates, len(valid_positions))):
-        # Insert the repeat somewhere after the original, as a retry would arrive.
-        lines.insert(rng.randrange(position + 1, len(lines) + 1), lines[position])
+        # The repeat arrives somewhere after the original, as a retry or redelivery would.
+        keyed.append((rng.uniform(position + 0.5, n_events), lines[position]))
         traffic.duplicate_lines += 1
+    keyed.sort(key=lambda pair: pair[0])
+    lines = [line for _, line in keyed]
     traffic.messages = list(_pack(lines, events_per_message, rng))
     return traffic
 
