@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from google.cloud.bigquery import SchemaField
+from google.cloud.bigquery import SchemaField, Table
 
-from edp.contracts.bigquery import bigquery_field, bigquery_schema
+from edp.contracts.bigquery import bigquery_field, bigquery_schema, bigquery_table_resource
 from edp.contracts.build import BIGQUERY_DIR, repo_root
 from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
 
@@ -52,3 +52,26 @@ def test_numeric_precision_and_scale_are_kept() -> None:
     assert (out["precision"], out["scale"]) == ("12", "2")
     parsed = SchemaField.from_api_repr(out)
     assert (parsed.precision, parsed.scale) == (12, 2)
+
+
+@pytest.mark.parametrize("table", TABLES, ids=[t.ref for t in TABLES])
+def test_table_resource_round_trips_through_the_bigquery_client(table: TableSpec) -> None:
+    resource = bigquery_table_resource(table, "proj", f"edp_{table.dataset}")
+    parsed = Table.from_api_repr(resource)
+
+    assert (parsed.project, parsed.dataset_id, parsed.table_id) == (
+        "proj",
+        f"edp_{table.dataset}",
+        table.name,
+    )
+    assert [f.name for f in parsed.schema] == list(table.column_names)
+    assert parsed.description == table.description
+    assert parsed.clustering_fields == (list(table.clustering) or None)
+    if table.partitioning is None:
+        assert parsed.time_partitioning is None
+    else:
+        assert parsed.time_partitioning.field == table.partitioning.field
+        assert parsed.time_partitioning.type_ == table.partitioning.type
+        assert parsed.require_partition_filter == table.partitioning.require_partition_filter
+        days = table.partitioning.expiration_days
+        assert parsed.time_partitioning.expiration_ms == (days * 86_400_000 if days else None)
