@@ -26,9 +26,7 @@ def test_golden(path: Path, warehouse: Warehouse) -> None:
     case = load_case(path)
     play(case, warehouse, get_settings())
     for table, want in case["expect"].items():
-        expected = sorted(
-            want["rows"], key=lambda r: [(v is None, str(normalise(v))) for v in r]
-        )
+        expected = sorted(want["rows"], key=lambda r: [(v is None, str(normalise(v))) for v in r])
         actual = fetch(warehouse, table, want["columns"])
         problems = mismatches(actual, expected)
         assert not problems, f"{table}:\n" + "\n".join(problems)

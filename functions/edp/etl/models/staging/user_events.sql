@@ -9,9 +9,24 @@
 -- picked up. One extra day before @start is read as context only, so a session that began the
 -- evening before the window gets the same derived id it got when that evening was processed.
 --
+-- Shaped for a 2.84 M-event day: window functions run over narrow columns or over the
+-- duplicated minority only, and the reporting day comes from one time-zone conversion per day
+-- (a join on day boundaries), not one per event.
+--
 -- config: {partition_by: event_date, strategy: insert_overwrite}
 
 with
+
+reporting_days as (
+
+    -- the days read (context day included) as UTC instants [starts_at, ends_at)
+    select
+        day as event_date,
+        timestamp(day, @tz) as starts_at,
+        timestamp(date_add(day, interval 1 day), @tz) as ends_at
+    from unnest(generate_date_array(date_sub(@start, interval 1 day), @end)) as day
+
+),
 
 source as (
 
@@ -33,23 +48,47 @@ source as (
         user_agent,
         params
     from raw.user_events
-    -- partition pruning on raw: the window in the reporting time zone, plus one context day
+    -- partition pruning on raw: the window in the reporting time zone, plus the context day
     where event_timestamp >= timestamp(date_sub(@start, interval 1 day), @tz)
       and event_timestamp < timestamp(date_add(@end, interval 1 day), @tz)
+      and event_id is not null
+
+),
+
+copies as (
+
+    select
+        event_id,
+        count(*) as copies_received
+    from source
+    group by event_id
 
 ),
 
 deduplicated as (
 
+    -- most events arrive once and pass straight through ...
     select
-        *,
-        count(*) over (partition by event_id) as copies_received
+        source.*,
+        copies.copies_received
     from source
-    where event_id is not null
-      and event_timestamp is not null
+    inner join copies
+        on copies.event_id = source.event_id
+    where copies.copies_received = 1
+
+    union all
+
+    -- ... the duplicated minority keeps its latest-ingested copy (ties: the later event time)
+    select
+        source.*,
+        copies.copies_received
+    from source
+    inner join copies
+        on copies.event_id = source.event_id
+    where copies.copies_received > 1
     qualify row_number() over (
-        partition by event_id
-        order by ingested_at desc, event_timestamp desc, event_type
+        partition by source.event_id
+        order by source.ingested_at desc, source.event_timestamp desc, source.event_type
     ) = 1
 
 ),
@@ -58,55 +97,67 @@ normalised as (
 
     select
         -- ids
-        event_id,
-        lower(trim(event_type)) as event_type,
-        nullif(trim(user_id), '') as user_id,
-        nullif(trim(anonymous_id), '') as anonymous_id,
-        coalesce(nullif(trim(user_id), ''), nullif(trim(anonymous_id), ''), event_id) as user_key,
-        nullif(trim(session_id), '') as client_session_id,
+        deduplicated.event_id,
+        lower(trim(deduplicated.event_type)) as event_type,
+        nullif(trim(deduplicated.user_id), '') as user_id,
+        nullif(trim(deduplicated.anonymous_id), '') as anonymous_id,
+        coalesce(
+            nullif(trim(deduplicated.user_id), ''),
+            nullif(trim(deduplicated.anonymous_id), ''),
+            deduplicated.event_id
+        ) as user_key,
+        nullif(trim(deduplicated.session_id), '') as client_session_id,
 
         -- time
-        date(event_timestamp, @tz) as event_date,
-        event_timestamp,
-        ingested_at,
+        reporting_days.event_date,
+        deduplicated.event_timestamp,
+        deduplicated.ingested_at,
 
-        -- client
-        -- ingest derives both from the user agent; older clients and the Segment API send variants
+        -- client: ingest derives both from the user agent; older clients and the Segment API
+        -- send variants
         case
-            when lower(trim(device_type)) in ('mobile', 'phone', 'smartphone') then 'mobile'
-            when lower(trim(device_type)) in ('tablet', 'ipad') then 'tablet'
-            when lower(trim(device_type)) in ('desktop', 'pc', 'laptop') then 'desktop'
-            when lower(trim(device_type)) = 'bot' then 'bot'
+            when lower(trim(deduplicated.device_type)) in ('mobile', 'phone', 'smartphone')
+                then 'mobile'
+            when lower(trim(deduplicated.device_type)) in ('tablet', 'ipad') then 'tablet'
+            when lower(trim(deduplicated.device_type)) in ('desktop', 'pc', 'laptop')
+                then 'desktop'
+            when lower(trim(deduplicated.device_type)) = 'bot' then 'bot'
             else 'unknown'
         end as device_type,
         case
-            when lower(trim(platform)) in ('web', 'browser', 'mobile_web') then 'web'
-            when lower(trim(platform)) in ('ios', 'iphone', 'ipados') then 'ios'
-            when lower(trim(platform)) = 'android' then 'android'
-            when lower(trim(platform)) = 'server' then 'server'
+            when lower(trim(deduplicated.platform)) in ('web', 'browser', 'mobile_web') then 'web'
+            when lower(trim(deduplicated.platform)) in ('ios', 'iphone', 'ipados') then 'ios'
+            when lower(trim(deduplicated.platform)) = 'android' then 'android'
+            when lower(trim(deduplicated.platform)) = 'server' then 'server'
             else 'other'
         end as platform,
-        page_location,
+        deduplicated.page_location,
 
         -- commerce
-        nullif(trim(transaction_id), '') as transaction_id,
-        cast(value as numeric) as value,
-        upper(trim(currency)) as currency,
-        items,
+        nullif(trim(deduplicated.transaction_id), '') as transaction_id,
+        cast(deduplicated.value as numeric) as value,
+        upper(trim(deduplicated.currency)) as currency,
+        deduplicated.items,
 
-        -- traffic flags inputs
-        lower(coalesce(user_agent, '')) as user_agent,
-        coalesce(json_value(params, '$.debug_mode'), 'false') in ('true', '1') as debug_mode,
-        copies_received
+        -- inputs of the traffic flags
+        lower(coalesce(deduplicated.user_agent, '')) as user_agent,
+        coalesce(json_value(deduplicated.params, '$.debug_mode'), 'false') in ('true', '1')
+            as debug_mode,
+        deduplicated.copies_received
     from deduplicated
+    inner join reporting_days
+        on deduplicated.event_timestamp >= reporting_days.starts_at
+        and deduplicated.event_timestamp < reporting_days.ends_at
 
 ),
 
--- sessions the client did not send: a new session after @session_timeout_minutes of inactivity
+-- sessions the client did not send: a new one after @session_timeout_minutes of inactivity
 sessionless as (
 
     select
-        *,
+        event_id,
+        user_key,
+        event_timestamp,
         lag(event_timestamp) over (
             partition by user_key order by event_timestamp, event_id
         ) as previous_event_at
@@ -118,7 +169,9 @@ sessionless as (
 session_numbers as (
 
     select
-        *,
+        event_id,
+        user_key,
+        event_timestamp,
         sum(
             case
                 when previous_event_at is null then 1
@@ -136,74 +189,69 @@ session_numbers as (
 
 derived_sessions as (
 
+    -- '<user_key>:<epoch ms of the session's first event>': stable across reruns
     select
-        * except (previous_event_at, session_number),
+        event_id,
         concat(
-            user_key, ':',
-            cast(unix_millis(min(event_timestamp) over (partition by user_key, session_number)) as string)
-        ) as session_id,
-        'derived' as session_source
+            user_key,
+            ':',
+            cast(
+                unix_millis(min(event_timestamp) over (partition by user_key, session_number))
+                as string
+            )
+        ) as session_id
     from session_numbers
 
 ),
 
-client_sessions as (
+user_days as (
 
     select
-        *,
-        client_session_id as session_id,
-        'client' as session_source
+        user_key,
+        event_date,
+        count(*) as events_that_day
     from normalised
-    where client_session_id is not null
-
-),
-
-sessionised as (
-
-    select * from derived_sessions
-    union all
-    select * from client_sessions
-
-),
-
-flagged as (
-
-    select
-        *,
-        device_type = 'bot'
-            or regexp_contains(user_agent, r'bot|crawler|spider|slurp|headless|python-requests|curl/|wget')
-            or count(*) over (partition by user_key, event_date) > @bot_events_per_day as is_bot,
-        debug_mode or starts_with(lower(coalesce(user_id, '')), 'test') as is_test
-    from sessionised
+    group by user_key, event_date
 
 ),
 
 final as (
 
     select
-        event_date,
-        event_id,
-        event_type,
-        event_timestamp,
-        ingested_at,
-        user_id,
-        anonymous_id,
-        user_key,
-        session_id,
-        session_source,
-        device_type,
-        platform,
-        page_location,
-        transaction_id,
-        value,
-        currency,
-        items,
-        is_bot,
-        is_test,
-        copies_received
-    from flagged
+        normalised.event_date,
+        normalised.event_id,
+        normalised.event_type,
+        normalised.event_timestamp,
+        normalised.ingested_at,
+        normalised.user_id,
+        normalised.anonymous_id,
+        normalised.user_key,
+        coalesce(normalised.client_session_id, derived_sessions.session_id) as session_id,
+        if(normalised.client_session_id is null, 'derived', 'client') as session_source,
+        normalised.device_type,
+        normalised.platform,
+        normalised.page_location,
+        normalised.transaction_id,
+        normalised.value,
+        normalised.currency,
+        normalised.items,
+        normalised.device_type = 'bot'
+            or regexp_contains(
+                normalised.user_agent,
+                r'bot|crawler|spider|slurp|headless|python-requests|curl/|wget'
+            )
+            or user_days.events_that_day > @bot_events_per_day as is_bot,
+        normalised.debug_mode
+            or starts_with(lower(coalesce(normalised.user_id, '')), 'test') as is_test,
+        normalised.copies_received
+    from normalised
+    left join derived_sessions
+        on derived_sessions.event_id = normalised.event_id
+    inner join user_days
+        on user_days.user_key = normalised.user_key
+        and user_days.event_date = normalised.event_date
     -- the context day only fed the sessions; it is not ours to rewrite
-    where event_date between @start and @end
+    where normalised.event_date between @start and @end
 
 )
 
