@@ -30,7 +30,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -53,8 +52,9 @@ from edp.ingest.core import (
     Validator,
     utc_now,
 )
+from edp.ingest.metrics import IngestMetrics, ingest_metrics
 from edp.ingest.publisher import Publisher, PublishError, PubSubPublisher
-from edp.observability.metrics import get_meter, prometheus_text
+from edp.observability.metrics import prometheus_text
 from edp.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -77,40 +77,10 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, not an error t
         self.reason = reason
 
 
-@dataclass
-class _Metrics:
-    events_received: Any
-    request_latency: Any
-    http_requests: Any
-    published: Any
-    publish_latency: Any
-
-
-def _instruments() -> _Metrics:
-    meter = get_meter("edp.ingest")
-    return _Metrics(
-        events_received=meter.create_counter(
-            "events_received_total", unit="1", description="Events received, by type/device/result."
-        ),
-        request_latency=meter.create_histogram(
-            "request_latency_seconds", unit="s", description="Ingest request latency."
-        ),
-        http_requests=meter.create_counter(
-            "http_requests_total", unit="1", description="HTTP requests by route and status code."
-        ),
-        published=meter.create_counter(
-            "pubsub_messages_published_total", unit="1", description="Pub/Sub messages published."
-        ),
-        publish_latency=meter.create_histogram(
-            "pubsub_publish_latency_seconds", unit="s", description="Latency of one publish call."
-        ),
-    )
-
-
 class _MeasuredPublisher:
     """Wraps a Publisher to record pubsub_* metrics."""
 
-    def __init__(self, inner: Publisher, metrics: _Metrics) -> None:
+    def __init__(self, inner: Publisher, metrics: IngestMetrics) -> None:
         self.inner = inner
         self._m = metrics
 
@@ -119,11 +89,11 @@ class _MeasuredPublisher:
         try:
             self.inner.publish(topic, messages)
         except PublishError:
-            self._m.published.add(len(messages), {"topic": topic, "result": "error"})
+            self._m.published.add(len(messages), (topic, "error"))
             raise
         finally:
             self._m.publish_latency.record(time.perf_counter() - start, {"topic": topic})
-        self._m.published.add(len(messages), {"topic": topic, "result": "ok"})
+        self._m.published.add(len(messages), (topic, "ok"))
 
     def check(self, topic: str) -> None:
         self.inner.check(topic)
@@ -187,7 +157,7 @@ class IngestService:
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self.metrics = _instruments()
+        self.metrics = ingest_metrics()
         self.publisher = _MeasuredPublisher(publisher, self.metrics)
         self.limits = Limits(
             max_batch_events=settings.max_batch_events,
@@ -361,9 +331,7 @@ class IngestService:
         except PublishError as exc:
             # The refusal itself stands; losing its audit record is logged, not retried.
             log.warning("could not audit a refused request: %s", exc)
-        self.metrics.events_received.add(
-            1, {"event_type": "unknown", "device_type": "unknown", "result": refused.failure_type}
-        )
+        self.metrics.events_received.add(1, ("unknown", "unknown", refused.failure_type))
         body = {"success": False, "error": refused.failure_type, "reason": refused.reason}
         response = _json(body, refused.status)
         if refused.status == 401:
@@ -372,8 +340,8 @@ class IngestService:
 
     def _count(self, outcome: IngestOutcome) -> None:
         add = self.metrics.events_received.add
-        for (event_type, device, result), n in outcome.counts.items():
-            add(n, {"event_type": event_type, "device_type": device, "result": result})
+        for labels, n in outcome.counts.items():
+            add(n, labels)
 
     @staticmethod
     def _respond(outcome: IngestOutcome) -> Response:
@@ -462,11 +430,13 @@ def create_app(
             if allowed != "*":
                 response.headers.add("Vary", "Origin")
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        labels = {"route": route, "code": str(response.status_code)}
-        metrics.http_requests.add(1, labels)
+        code = str(response.status_code)
+        metrics.http_requests.add(1, (route, code))
         start = request.environ.get("edp.start")
         if start is not None and route.startswith("/v1/"):
-            metrics.request_latency.record(time.perf_counter() - start, labels)
+            metrics.request_latency.record(
+                time.perf_counter() - start, {"route": route, "code": code}
+            )
         return response
 
     def _handler(route: str) -> Callable[[], Response]:

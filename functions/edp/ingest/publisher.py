@@ -6,17 +6,22 @@ the client only after Pub/Sub has it: the front door never loses a valid event).
 fails raises :class:`PublishError` (a :class:`~edp.errors.TransientError`), which the app turns
 into ``503`` + ``Retry-After``.
 
-:class:`PubSubPublisher` calls the GAPIC ``Publish`` RPC directly, one RPC per request and topic
-carrying all of that request's messages. Measured against the emulator on this machine, the
-batching ``google.cloud.pubsub_v1.PublisherClient`` costs ~2.4 ms per awaited publish (a thread
-hop plus its ``max_latency`` timer) where the direct RPC costs ~0.6 ms; ingest already batches
-per request, so the extra batching layer only added latency.
+:class:`PubSubPublisher` calls the GAPIC ``Publish`` RPC directly with *group commit*: the
+first request thread to publish to a topic sends its messages at once (no timer, no thread
+hop); requests that arrive while that RPC is in flight queue up and the next of them sends all
+queued messages in one RPC. At low load every request costs one RPC with no added delay; under
+load the RPC count falls as the batch grows by itself. Measured against the emulator on this
+machine, the batching ``google.cloud.pubsub_v1.PublisherClient`` costs ~2.4 ms per awaited
+publish (a thread hop plus its ``max_latency`` timer) where the direct RPC costs ~0.6 ms, and the
+emulator spends about as much CPU per RPC as the ingest worker does per request, so fewer RPCs
+matter at peak.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -72,6 +77,100 @@ def _gapic_client(emulator_host: str | None) -> Any:
     return PublisherClient()
 
 
+def _retryable_codes() -> frozenset[Any]:
+    import grpc
+
+    c = grpc.StatusCode
+    return frozenset(
+        {c.UNAVAILABLE, c.DEADLINE_EXCEEDED, c.ABORTED, c.INTERNAL, c.RESOURCE_EXHAUSTED, c.UNKNOWN}
+    )
+
+
+_RETRYABLE: frozenset[Any] = _retryable_codes()
+
+# Pub/Sub limits one Publish request to 1,000 messages and 10 MB.
+_MAX_RPC_MESSAGES = 1000
+_MAX_RPC_BYTES = 8 * 1024 * 1024
+
+
+class _Slot:
+    """One caller's messages waiting in a group commit."""
+
+    __slots__ = ("error", "event", "lead", "messages", "size")
+
+    def __init__(self, messages: Sequence[OutboundMessage]) -> None:
+        self.messages = messages
+        self.size = sum(len(m.data) for m in messages)
+        self.event = threading.Event()
+        self.lead = False  # promoted to send the next group
+        self.error: PublishError | None = None
+
+
+class _GroupCommit:
+    """Leader/follower group commit of one topic's publishes (see the module docstring)."""
+
+    def __init__(self, send: Callable[[list[OutboundMessage]], None], wait_s: float) -> None:
+        self._send = send
+        self._wait_s = wait_s
+        self._lock = threading.Lock()
+        self._queue: deque[_Slot] = deque()
+        self._busy = False
+
+    def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        slot = _Slot(messages)
+        with self._lock:
+            if self._busy:
+                self._queue.append(slot)
+            else:
+                self._busy = True
+                slot.lead = True
+        if not slot.lead:
+            while not slot.event.wait(self._wait_s):
+                with self._lock:
+                    if slot in self._queue:  # nobody took it: give up (nothing was sent)
+                        self._queue.remove(slot)
+                        raise PublishError("publish timed out waiting for the group commit")
+                # Taken by a leader whose RPC is bounded by its own timeout: keep waiting.
+            if not slot.lead:
+                if slot.error is not None:
+                    raise slot.error
+                return
+        self._lead(slot)
+
+    def _lead(self, own: _Slot) -> None:
+        group = [own]
+        count, size = len(own.messages), own.size
+        with self._lock:
+            while self._queue:
+                nxt = self._queue[0]
+                if (
+                    count + len(nxt.messages) > _MAX_RPC_MESSAGES
+                    or size + nxt.size > _MAX_RPC_BYTES
+                ):
+                    break
+                group.append(self._queue.popleft())
+                count += len(nxt.messages)
+                size += nxt.size
+        error: PublishError | None = None
+        try:
+            self._send([m for slot in group for m in slot.messages])
+        except PublishError as exc:
+            error = exc
+        with self._lock:
+            successor = self._queue.popleft() if self._queue else None
+            if successor is None:
+                self._busy = False
+            else:
+                successor.lead = True
+        if successor is not None:
+            successor.event.set()
+        for slot in group[1:]:
+            slot.error = error
+            slot.event.set()
+        if error is not None:
+            raise error
+
+
 class PubSubPublisher:
     """:class:`Publisher` over Google Cloud Pub/Sub (or its emulator).
 
@@ -100,8 +199,11 @@ class PubSubPublisher:
         self._client: Any = None
         self._lock = threading.Lock()
         self._paths: dict[str, str] = {}
-        self._retry: Any = None
         self._closed = False
+        self._publish_rpc: Any = None
+        self._request_cls: Any = None
+        self._message_cls: Any = None
+        self._groups: dict[str, _GroupCommit] = {}
 
     def _api(self) -> Any:
         if self._client is None:
@@ -109,23 +211,25 @@ class PubSubPublisher:
                 if self._closed:
                     raise PublishError("publisher is closed (shutting down)")
                 if self._client is None:
-                    from google.api_core import exceptions as gexc
-                    from google.api_core.retry import Retry, if_exception_type
-
-                    self._retry = Retry(
-                        predicate=if_exception_type(
-                            gexc.ServiceUnavailable,
-                            gexc.DeadlineExceeded,
-                            gexc.Aborted,
-                            gexc.InternalServerError,
-                            gexc.ResourceExhausted,
-                        ),
-                        initial=0.05,
-                        maximum=0.5,
-                        multiplier=2.0,
-                        timeout=self._timeout_s,
+                    from google.pubsub_v1.types import (
+                        PublishRequest,
+                        PublishResponse,
+                        PubsubMessage,
                     )
-                    self._client = self._factory(self._emulator_host)
+
+                    client = self._factory(self._emulator_host)
+                    # The Publish RPC is called on the transport's (authenticated) channel with
+                    # the raw protobuf classes: the GAPIC wrapper (proto-plus conversion, retry
+                    # and metadata layers) cost 300 µs CPU per call here, the raw stub 120 µs.
+                    request_cls = PublishRequest.pb()
+                    self._request_cls = request_cls
+                    self._message_cls = PubsubMessage.pb()
+                    self._publish_rpc = client.transport.grpc_channel.unary_unary(
+                        "/google.pubsub.v1.Publisher/Publish",
+                        request_serializer=request_cls.SerializeToString,
+                        response_deserializer=PublishResponse.pb().FromString,
+                    )
+                    self._client = client
         return self._client
 
     def _path(self, topic: str) -> str:
@@ -135,18 +239,45 @@ class PubSubPublisher:
         return path
 
     def publish(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
-        """Publish all ``messages`` to ``topic`` in one RPC (retried within the time budget)."""
+        """Publish ``messages`` to ``topic``, group-committed with concurrent callers' ones."""
         if not messages:
             return
-        api = self._api()
-        request = {
-            "topic": self._path(topic),
-            "messages": [{"data": m.data, "attributes": dict(m.attributes)} for m in messages],
-        }
-        try:
-            api.publish(request=request, retry=self._retry, timeout=self._timeout_s)
-        except Exception as exc:  # the client raises many unrelated types; all mean "not published"
-            raise PublishError(f"publish to {topic!r} failed: {_describe(exc)}") from exc
+        group = self._groups.get(topic)
+        if group is None:
+            with self._lock:
+                group = self._groups.get(topic)
+                if group is None:
+                    group = self._groups[topic] = _GroupCommit(
+                        lambda msgs: self._rpc(topic, msgs), wait_s=2 * self._timeout_s + 1
+                    )
+        group.publish(messages)
+
+    def _rpc(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
+        """One Publish RPC with every message, retried on transient codes within the budget."""
+        import grpc
+
+        self._api()
+        msg_cls = self._message_cls
+        request = self._request_cls(
+            topic=self._path(topic),
+            messages=[msg_cls(data=m.data, attributes=m.attributes) for m in messages],
+        )
+        deadline = time.monotonic() + self._timeout_s
+        backoff = 0.05
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                self._publish_rpc(request, timeout=max(remaining, 0.001))
+                return
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                if code not in _RETRYABLE or time.monotonic() + backoff >= deadline:
+                    detail = exc.details() if hasattr(exc, "details") else str(exc)
+                    raise PublishError(f"publish to {topic!r} failed: {code}: {detail}") from exc
+            except Exception as exc:  # serialisation or channel errors: not published either
+                raise PublishError(f"publish to {topic!r} failed: {_describe(exc)}") from exc
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 0.5)
 
     def check(self, topic: str) -> None:
         """Raise :class:`PublishError` unless the topic exists and the bus answers quickly."""
