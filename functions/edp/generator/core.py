@@ -259,7 +259,6 @@ def generate_day(
     """The rows of generated day ``day`` (0-based), ready for ``raw.user_events``."""
     rng = day_rng(config.seed, day)
     day_start: datetime = config.day_start(day)
-    day_start_us = int(day_start.timestamp()) * US
     incidents = [inc for inc in config.incidents if inc.day == day]
     density, promo_windows = _arrivals(config, incidents)
 
@@ -294,314 +293,371 @@ def generate_day(
         rng,
         config=config,
         catalogue=catalogue,
-        s=sessions,
+        sessions=sessions,
         counts=counts,
         day=day,
-        day_start=day_start,
-        day_start_us=day_start_us,
         incidents=incidents,
     )
 
 
-def _expand(  # noqa: PLR0915 - one straight pipeline of array steps, read top to bottom
+class _DayBuilder:
+    """Expands one day's sessions into events, step by step (each method one concern).
+
+    Arrays prefixed ``ev_`` have one value per generated event (in session/slot order); the
+    final columns are built once, in arrival order, after the incidents (:meth:`table`).
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        *,
+        config: GeneratorConfig,
+        catalogue: Catalogue,
+        sessions: _Sessions,
+        counts: Int,
+        day: int,
+    ) -> None:
+        self.rng, self.config, self.catalogue = rng, config, catalogue
+        self.s, self.counts, self.day = sessions, counts, day
+        self.day_start = config.day_start(day)
+        self.day_start_us = int(self.day_start.timestamp()) * US
+        self.n_sessions = sessions.kind.size
+        flat = counts.ravel()
+        self.n = int(flat.sum())
+        sessions_idx = np.repeat(np.arange(self.n_sessions, dtype=np.int64), len(SLOTS))
+        self.sess = np.repeat(sessions_idx, flat)
+        self.slot = np.repeat(np.tile(np.arange(len(SLOTS), dtype=np.int64), self.n_sessions), flat)
+        self.k = _segment_arange(flat)  # index of the event within its (session, slot) group
+        self.per_session = counts.sum(axis=1)
+        self.first = np.cumsum(self.per_session) - self.per_session  # first event of a session
+        self.etype = self._event_types()
+        self.is_refund = self.etype == ET["refund"]
+
+    def _event_types(self) -> Int:
+        slot_type = np.array(
+            [ET["session_start"], ET["page_view"], -1, -1, ET["view_item"], ET["add_to_cart"],
+             ET["remove_from_cart"], ET["view_cart"], ET["begin_checkout"],
+             ET["add_shipping_info"], ET["add_payment_info"], ET["purchase"], ET["refund"]]
+        )  # fmt: skip
+        etype = slot_type[self.slot]
+        ident = self.slot == SL["identity"]
+        new = self.s.kind[self.sess[ident]] == NEW
+        etype[ident] = np.where(new, ET["sign_up"], ET["login"])
+        browse = self.slot == SL["browse"]
+        picks = self.rng.choice(BROWSE_TYPES.size, int(browse.sum()), p=BROWSE_MIX)
+        etype[browse] = BROWSE_TYPES[picks]
+        return etype
+
+    def true_times(self) -> Int:
+        """Session start + lognormal think times (all < 30 min); refunds hours later."""
+        rng, n = self.rng, self.n
+        gaps = np.minimum(rng.lognormal(np.log(12.0), 0.9, n), THIRTY_MIN_S - 60)
+        landing = self.slot == SL["landing"]
+        gaps[landing] = rng.uniform(0.02, 0.3, int(landing.sum()))
+        gaps[self.first] = 0.0
+        gaps[self.is_refund] = rng.uniform(3_600, 30 * 3_600, int(self.is_refund.sum()))
+        csum = np.cumsum((gaps * US).astype(np.int64))
+        since_start = csum - np.repeat(csum[self.first], self.per_session)
+        true_us: Int = self.day_start_us + self.s.start_us[self.sess] + since_start
+        return true_us
+
+    def items(self) -> None:
+        """Products of every event: viewed ones (the cart is the first of them), list items."""
+        rng, cat, s = self.rng, self.catalogue, self.s
+        n_cats = len(cat.category_names)
+        n_view = self.counts[:, SL["view_item"]]
+        n_cart = self.counts[:, SL["add_to_cart"]]
+        n_eff = n_cart - self.counts[:, SL["remove_from_cart"]]
+        view_off = np.cumsum(n_view) - n_view
+        n_v = int(n_view.sum())
+        view_cat = np.where(
+            rng.random(n_v) < 0.8,
+            s.category[np.repeat(np.arange(self.n_sessions), n_view)],
+            rng.choice(n_cats, n_v, p=cat.category_weights),
+        )
+        view_prod = cat.sample_products(rng, view_cat)
+        r = rng.random(n_v)
+        view_qty = 1 + (r > 0.85).astype(np.int64) + (r > 0.97).astype(np.int64)
+
+        self.is_list = self.etype == ET["view_item_list"]
+        self.is_select = self.etype == ET["select_item"]
+        n_list, n_select = int(self.is_list.sum()), int(self.is_select.sum())
+        self.list_cat = np.where(
+            rng.random(n_list) < 0.7,
+            s.category[self.sess[self.is_list]],
+            rng.choice(n_cats, n_list, p=cat.category_weights),
+        )
+        list_prod = cat.sample_products(rng, np.repeat(self.list_cat, LIST_ITEMS))
+        self.select_cat = s.category[self.sess[self.is_select]]
+        select_prod = cat.sample_products(rng, self.select_cat)
+        self.all_prod = np.concatenate([view_prod, list_prod, select_prod])
+        n_other = list_prod.size + select_prod.size
+        self.all_qty = np.concatenate([view_qty, np.ones(n_other, np.int64)])
+        # list context of each item: category shown (-1 = none) and position in the list
+        self.all_list = np.concatenate(
+            [np.full(n_v, -1), np.repeat(self.list_cat, LIST_ITEMS), self.select_cat]
+        )
+        self.all_index = np.concatenate(
+            [np.full(n_v, -1), np.tile(np.arange(LIST_ITEMS), n_list),
+             rng.integers(0, 20, n_select)]
+        )  # fmt: skip
+
+        start = np.zeros(self.n, dtype=np.int64)
+        length = np.zeros(self.n, dtype=np.int64)
+        use_qty = np.zeros(self.n, dtype=bool)
+        sess, etype, k = self.sess, self.etype, self.k
+        m = etype == ET["view_item"]
+        start[m], length[m] = view_off[sess[m]] + k[m], 1
+        m = etype == ET["add_to_cart"]
+        start[m], length[m], use_qty[m] = view_off[sess[m]] + k[m], 1, True
+        m = etype == ET["remove_from_cart"]
+        start[m], length[m], use_qty[m] = view_off[sess[m]] + n_cart[sess[m]] - 1, 1, True
+        m = np.isin(self.slot, [SL[c] for c in CART_SLOTS])
+        start[m], length[m], use_qty[m] = view_off[sess[m]], n_eff[sess[m]], True
+        start[self.is_list] = n_v + LIST_ITEMS * np.arange(n_list)
+        length[self.is_list] = LIST_ITEMS
+        start[self.is_select] = n_v + list_prod.size + np.arange(n_select)
+        length[self.is_select] = 1
+        self.item_start, self.item_len, self.use_qty = start, length, use_qty
+
+        src = np.repeat(start, length) + _segment_arange(length)
+        line = cat.prices[self.all_prod[src]] * np.where(
+            np.repeat(use_qty, length), self.all_qty[src], 1
+        )
+        self.value = np.bincount(
+            np.repeat(np.arange(self.n), length), weights=line.astype(np.float64), minlength=self.n
+        )
+        self.has_value = np.isin(etype, VALUE_TYPES)
+
+    def pages(self) -> None:
+        """Page of every event (shop page index, -1 = none) and its referrer."""
+        rng, cat, s, sess, etype = self.rng, self.catalogue, self.s, self.sess, self.etype
+        page = np.full(self.n, PAGE["/"], dtype=np.int64)
+        roll = rng.random(self.n_sessions)
+        landing_page = np.select(
+            [roll < 0.5, roll < 0.8],
+            [PAGE["/"], cat.category_page0 + s.category],
+            cat.product_page0 + cat.sample_products(rng, s.category),
+        )
+        m = self.slot <= SL["landing"]
+        page[m] = landing_page[sess[m]]
+        page[etype == ET["login"]] = PAGE["/login"]
+        page[etype == ET["sign_up"]] = PAGE["/signup"]
+        page[self.is_list] = cat.category_page0 + self.list_cat
+        page[self.is_select] = cat.category_page0 + self.select_cat
+        self.is_search = etype == ET["search"]
+        term_w = 1.0 / np.arange(1, len(SEARCH_TERMS) + 1)
+        self.term = rng.choice(
+            len(SEARCH_TERMS), int(self.is_search.sum()), p=term_w / term_w.sum()
+        )
+        page[self.is_search] = cat.search_page0 + self.term
+        m = (etype == ET["page_view"]) & (self.slot == SL["browse"])
+        roll = rng.random(int(m.sum()))
+        sale = np.where(s.promo[sess[m]], 0.8, 0.15)
+        page[m] = np.select(
+            [roll < sale, roll < sale + 0.1],
+            [PAGE["/events/sale"], PAGE["/my/orders"]],
+            cat.category_page0 + s.category[sess[m]],
+        )
+        m = (etype == ET["view_item"]) | (etype == ET["add_to_cart"])
+        page[m] = cat.product_page0 + self.all_prod[self.item_start[m]]
+        for name, path in (("remove_from_cart", "/cart"), ("view_cart", "/cart"),
+                           ("begin_checkout", "/checkout"),
+                           ("add_shipping_info", "/checkout/shipping"),
+                           ("add_payment_info", "/checkout/payment"),
+                           ("purchase", "/checkout/complete")):  # fmt: skip
+            page[etype == ET[name]] = PAGE[path]
+        page[self.is_refund] = -1  # refunds are server-side: no page
+        # referrer: the previous page of the session; landing pages get an external one or none
+        referrer = np.concatenate([[-1], page[:-1]])
+        ext = rng.integers(-2, len(REFERRERS), self.n_sessions)  # -2, -1: direct
+        ext = np.where(ext < 0, -1, cat.referrer_page0 + ext)
+        m = self.slot <= SL["landing"]
+        referrer[m] = ext[sess[m]]
+        self.page, self.referrer = page, referrer
+
+    def params(self) -> None:
+        """Index of every event's JSON params in the catalogue's dictionary (-1 = none)."""
+        rng, s, sess, etype = self.rng, self.s, self.sess, self.etype
+        self.pay = rng.choice(len(PAYMENT_TYPES), self.n_sessions, p=[0.45, 0.2, 0.15, 0.12, 0.08])
+        self.ship = rng.choice(3, self.n_sessions, p=[0.6, 0.3, 0.1])
+        method = rng.choice(4, self.n_sessions, p=[0.5, 0.25, 0.2, 0.05])
+        prop = np.full(self.n, -1, dtype=np.int64)
+        prop[self.is_search] = Props.SEARCH + self.term
+        m = (etype == ET["login"]) | (etype == ET["sign_up"])
+        prop[m] = Props.LOGIN + method[sess[m]]
+        m = etype == ET["add_shipping_info"]
+        prop[m] = Props.SHIPPING + self.ship[sess[m]]
+        m = etype == ET["add_payment_info"]
+        prop[m] = Props.PAYMENT + self.pay[sess[m]]
+        m = etype == ET["purchase"]
+        combo = (self.pay[sess[m]] * 3 + self.ship[sess[m]]) * 2 + s.promo[sess[m]]
+        prop[m] = Props.PURCHASE + combo
+        prop[self.is_refund] = Props.REFUND + rng.integers(0, 4, int(self.is_refund.sum()))
+        self.prop = prop
+
+    def identity(self) -> None:
+        """user_id (from login/sign-up on), device ids and profiles, session and order ids."""
+        rng, s, sess = self.rng, self.s, self.sess
+        known = ((s.kind[sess] == RETURNING) & ~s.logs_in[sess]) | (self.slot >= SL["identity"])
+        self.user_known = known & (s.user[sess] >= 0)
+        self.user_chars = zero_padded_chars("", USER_ID_BASE + np.maximum(s.user, 0), 8)
+        device_key = np.where(s.user >= 0, s.user, rng.integers(0, 1 << 30, self.n_sessions))
+        self.profile = _device_profiles(s.platform, s.device, device_key)
+        self.locale = np.searchsorted(
+            np.cumsum(LOCALE_MIX), (device_key % 1000) / 1000.0, side="right"
+        )
+        # anonymous_id: one per (user, platform) device, stable across days; fresh per visitor
+        visitor_keys = (1 << 40) + self.day * 10_000_000 + np.arange(self.n_sessions)
+        anon_keys = np.where(s.user >= 0, s.user * 3 + s.platform, visitor_keys)
+        self.anon_chars = keyed_uuid_chars(anon_keys.astype(np.uint64), salt=self.config.seed)
+        self.session_chars = uuid4_chars(rng, self.n_sessions)
+        purchase_sess = self.counts[:, SL["purchase"]] > 0
+        self.tx_chars = zero_padded_chars(f"T{self.day_start:%Y%m%d}-", np.cumsum(purchase_sess), 7)
+        self.has_tx = (self.etype == ET["purchase"]) | self.is_refund
+
+    def clocks(self, true_us: Int) -> None:
+        """Client clock skew, SDK batching delay, network latency -> the four timestamps."""
+        rng, n, ns = self.rng, self.n, self.n_sessions
+        roll = rng.random(ns)
+        skew_s = np.select(
+            [roll < 0.94, roll < 0.995],
+            [rng.normal(0, 1.5, ns), rng.normal(0, 120, ns)],
+            rng.choice([-9 * 3_600, 9 * 3_600, -3_600, 86_400], ns),  # wrong time zone / date
+        )
+        skew_us = (skew_s * US).astype(np.int64)[self.sess]
+        web = self.s.platform[self.sess] == 0
+        delay_s = np.where(web, rng.exponential(0.25, n), rng.uniform(0.0, 20.0, n))
+        offline = rng.random(n) < 0.003
+        delay_s[offline] = rng.uniform(60, 3_600, int(offline.sum()))
+        delay_us = (delay_s * US).astype(np.int64)
+        latency_us = (rng.lognormal(np.log(0.06), 0.5, n) * US).astype(np.int64)
+        self.client_ts = true_us + skew_us
+        self.sent_at = true_us + delay_us + skew_us
+        self.received_at = true_us + delay_us + latency_us
+        self.ingested_at = self.received_at + rng.integers(2_000, 40_000, n)
+        # what ingest computes: received_at - (sent_at - client_timestamp)
+        self.event_ts = self.received_at - (self.sent_at - self.client_ts)
+        self.event_chars = uuid4_chars(rng, n)
+
+    def result(self, incidents: list[Incident]) -> DayResult:
+        """Apply the incidents, order rows by arrival and build the Arrow table."""
+        rows, shift, blanks, affected = _incident_rows(
+            self.rng, self.event_ts, incidents, self.day_start_us
+        )
+        received = self.received_at[rows] + shift
+        order = np.argsort(received, kind="stable")
+        rows, shift, received = rows[order], shift[order], received[order]
+        columns = self._columns(rows, shift, received)
+        for column, mask in blanks.items():
+            col = columns[column]
+            hit = pa.array(mask[order])
+            columns[column] = pc.if_else(hit, pa.nulls(len(col), col.type), col)
+        return DayResult(day=self.day, table=pa.table(columns), affected=affected)
+
+    def _items_column(self, rows: Int) -> pa.Array:
+        cat = self.catalogue
+        length = self.item_len[rows]
+        src = np.repeat(self.item_start[rows], length) + _segment_arange(length)
+        prod = self.all_prod[src]
+        in_list = self.all_list[src]
+        no_list = in_list < 0
+        qty = np.where(np.repeat(self.use_qty[rows], length), self.all_qty[src], 1)
+        prod_idx = pa.array(prod)
+        struct = pa.StructArray.from_arrays(
+            [
+                cat.product_ids.take(prod_idx),
+                cat.names.take(prod_idx),
+                cat.brands.take(prod_idx),
+                cat.categories.take(prod_idx),
+                cat.list_ids.take(pa.array(in_list, mask=no_list)),
+                cat.list_names.take(pa.array(in_list, mask=no_list)),
+                pa.array(self.all_index[src], pa.int64(), mask=no_list),
+                pa.array(cat.prices[prod].astype(np.float64)),
+                pa.array(qty),
+            ],
+            fields=list(ITEM_TYPE),
+        )
+        offsets = np.concatenate([[0], np.cumsum(length)]).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), struct)
+
+    def _columns(self, rows: Int, shift: Int, received: Int) -> dict[str, pa.Array]:
+        cat, s = self.catalogue, self.s
+        r_sess = self.sess[rows]
+        prof = self.profile[r_sess]
+        app = s.platform[r_sess] != 0
+        page = self.page[rows]
+        web_page = np.where(app, -1, page)
+        ref = np.where(app, -1, self.referrer[rows])
+        screen = np.where(app & (page >= 0), cat.screen_of_page[np.maximum(page, 0)], -1)
+        etype = self.etype[rows]
+        order_event = (etype == ET["purchase"]) | (etype == ET["refund"])
+        has_value = self.has_value[rows]
+        value = self.value[rows]
+        ship = self.ship[r_sess]
+        fee = np.select(
+            [ship == 0, ship == 1], [np.where(value >= 30_000, 0.0, 3_000.0), 3_500.0], 5_000.0
+        )
+        prop = self.prop[rows]
+        return {
+            "event_id": fixed_width(self.event_chars[rows]),
+            "event_type": _labels(EVENT_TYPES, etype),
+            "event_timestamp": pa.array(self.event_ts[rows], TS),
+            "client_timestamp": pa.array(self.client_ts[rows], TS),
+            "sent_at": pa.array(self.sent_at[rows] + shift, TS),
+            "received_at": pa.array(received, TS),
+            "ingested_at": pa.array(self.ingested_at[rows] + shift, TS),
+            "user_id": fixed_width(self.user_chars[r_sess], self.user_known[rows]),
+            "anonymous_id": fixed_width(self.anon_chars[r_sess]),
+            "session_id": fixed_width(self.session_chars[r_sess], ~self.is_refund[rows]),
+            "device_type": _labels(DEVICE_TYPES, s.device[r_sess]),
+            "platform": _labels(PLATFORMS, s.platform[r_sess]),
+            "source": _labels(("native",), np.zeros(rows.size, np.int64)),
+            "schema_version": _labels((SCHEMA_VERSION,), np.zeros(rows.size, np.int64)),
+            "page_location": cat.pages.take(pa.array(web_page, mask=web_page < 0)),
+            "page_referrer": cat.pages.take(pa.array(ref, mask=ref < 0)),
+            "screen_name": cat.screens.take(pa.array(screen, mask=screen < 0)),
+            "screen_resolution": _profile_column(5, prof),
+            "user_agent": _profile_column(2, prof),
+            "os_name": _profile_column(3, prof),
+            "os_version": _profile_column(4, prof),
+            "app_version": _profile_column(6, prof),
+            "locale": _labels(LOCALES, self.locale[r_sess]),
+            "transaction_id": fixed_width(self.tx_chars[r_sess], self.has_tx[rows]),
+            "value": pa.array(value, pa.float64(), mask=~has_value),
+            "currency": _labels(("KRW",), np.zeros(rows.size, np.int64), valid=has_value),
+            "tax": pa.array(np.round(value / 11.0), pa.float64(), mask=~order_event),
+            "shipping": pa.array(fee, pa.float64(), mask=~order_event),
+            "coupon": _labels(
+                ("BLACKFRIDAY",),
+                np.zeros(rows.size, np.int64),
+                valid=order_event & s.promo[r_sess],
+            ),
+            "items": self._items_column(rows),
+            "params": cat.properties.take(pa.array(prop, mask=prop < 0)),
+        }
+
+
+def _expand(
     rng: np.random.Generator,
     *,
     config: GeneratorConfig,
     catalogue: Catalogue,
-    s: _Sessions,
+    sessions: _Sessions,
     counts: Int,
     day: int,
-    day_start: datetime,
-    day_start_us: int,
     incidents: list[Incident],
 ) -> DayResult:
-    n_sessions = s.kind.size
-    flat = counts.ravel()
-    n = int(flat.sum())
-    sess = np.repeat(np.repeat(np.arange(n_sessions, dtype=np.int64), len(SLOTS)), flat)
-    slot = np.repeat(np.tile(np.arange(len(SLOTS), dtype=np.int64), n_sessions), flat)
-    k = _segment_arange(flat)  # index of the event within its (session, slot) group
-
-    # --- event types --------------------------------------------------------------------
-    etype = np.empty(n, dtype=np.int64)
-    slot_type = np.array(
-        [ET["session_start"], ET["page_view"], -1, -1, ET["view_item"], ET["add_to_cart"],
-         ET["remove_from_cart"], ET["view_cart"], ET["begin_checkout"],
-         ET["add_shipping_info"], ET["add_payment_info"], ET["purchase"], ET["refund"]]
-    )  # fmt: skip
-    etype[:] = slot_type[slot]
-    is_ident = slot == SL["identity"]
-    etype[is_ident] = np.where(s.kind[sess[is_ident]] == NEW, ET["sign_up"], ET["login"])
-    is_browse = slot == SL["browse"]
-    n_browse = int(is_browse.sum())
-    etype[is_browse] = BROWSE_TYPES[rng.choice(BROWSE_TYPES.size, n_browse, p=BROWSE_MIX)]
-
-    # --- times: session start + think times (all < 30 min), refunds hours later ------------
-    gaps = np.minimum(rng.lognormal(np.log(12.0), 0.9, n), THIRTY_MIN_S - 60)
-    gaps[slot == SL["landing"]] = rng.uniform(0.02, 0.3, int((slot == SL["landing"]).sum()))
-    first = np.cumsum(per := counts.sum(axis=1)) - per  # index of each session's first event
-    gaps[first] = 0.0
-    is_refund = etype == ET["refund"]
-    gaps[is_refund] = rng.uniform(3_600, 30 * 3_600, int(is_refund.sum()))
-    gaps_us = (gaps * US).astype(np.int64)
-    csum = np.cumsum(gaps_us)
-    true_us = day_start_us + s.start_us[sess] + csum - np.repeat(csum[first], per)
-
-    # --- items -----------------------------------------------------------------------------
-    n_cart = counts[:, SL["add_to_cart"]]
-    n_eff = n_cart - counts[:, SL["remove_from_cart"]]
-    n_view = counts[:, SL["view_item"]]
-    view_off = np.cumsum(n_view) - n_view
-    n_v = int(n_view.sum())
-    view_sess = np.repeat(np.arange(n_sessions), n_view)
-    own_cat = rng.random(n_v) < 0.8
-    view_cat = np.where(
-        own_cat,
-        s.category[view_sess],
-        rng.choice(len(catalogue.category_names), n_v, p=catalogue.category_weights),
+    builder = _DayBuilder(
+        rng, config=config, catalogue=catalogue, sessions=sessions, counts=counts, day=day
     )
-    view_prod = catalogue.sample_products(rng, view_cat)
-    r = rng.random(n_v)
-    view_qty = 1 + (r > 0.85).astype(np.int64) + (r > 0.97).astype(np.int64)
-
-    is_list = etype == ET["view_item_list"]
-    is_select = etype == ET["select_item"]
-    n_list, n_select = int(is_list.sum()), int(is_select.sum())
-    list_cat = np.where(
-        rng.random(n_list) < 0.7,
-        s.category[sess[is_list]],
-        rng.choice(len(catalogue.category_names), n_list, p=catalogue.category_weights),
-    )
-    list_prod = catalogue.sample_products(rng, np.repeat(list_cat, LIST_ITEMS))
-    select_cat = s.category[sess[is_select]]
-    select_prod = catalogue.sample_products(rng, select_cat)
-    all_prod = np.concatenate([view_prod, list_prod, select_prod])
-    # list context of each item: category shown (-1 = none) and position in the list
-    all_list = np.concatenate([np.full(n_v, -1), np.repeat(list_cat, LIST_ITEMS), select_cat])
-    all_index = np.concatenate(
-        [np.full(n_v, -1), np.tile(np.arange(LIST_ITEMS), n_list), rng.integers(0, 20, n_select)]
-    )
-    all_qty = np.concatenate([view_qty, np.ones(list_prod.size + select_prod.size, np.int64)])
-
-    item_start = np.zeros(n, dtype=np.int64)
-    item_len = np.zeros(n, dtype=np.int64)
-    use_qty = np.zeros(n, dtype=bool)
-    m = etype == ET["view_item"]
-    item_start[m], item_len[m] = view_off[sess[m]] + k[m], 1
-    m = etype == ET["add_to_cart"]
-    item_start[m], item_len[m], use_qty[m] = view_off[sess[m]] + k[m], 1, True
-    m = etype == ET["remove_from_cart"]
-    item_start[m], item_len[m], use_qty[m] = view_off[sess[m]] + n_cart[sess[m]] - 1, 1, True
-    m = np.isin(slot, [SL[c] for c in CART_SLOTS])
-    item_start[m], item_len[m], use_qty[m] = view_off[sess[m]], n_eff[sess[m]], True
-    item_start[is_list] = n_v + LIST_ITEMS * np.arange(n_list)
-    item_len[is_list] = LIST_ITEMS
-    item_start[is_select] = n_v + list_prod.size + np.arange(n_select)
-    item_len[is_select] = 1
-
-    src = np.repeat(item_start, item_len) + _segment_arange(item_len)
-    item_price = catalogue.prices[all_prod[src]].astype(np.float64)
-    item_qty = np.where(np.repeat(use_qty, item_len), all_qty[src], 1)
-    line_value = item_price * item_qty
-    value = np.bincount(np.repeat(np.arange(n), item_len), weights=line_value, minlength=n)
-    has_value = np.isin(etype, VALUE_TYPES)
-
-    # --- pages -----------------------------------------------------------------------------
-    page = np.full(n, PAGE["/"], dtype=np.int64)
-    landing_roll = rng.random(n_sessions)
-    landing_prod = catalogue.sample_products(rng, s.category)
-    landing_page = np.where(
-        landing_roll < 0.5,
-        PAGE["/"],
-        np.where(
-            landing_roll < 0.8,
-            catalogue.category_page0 + s.category,
-            catalogue.product_page0 + landing_prod,
-        ),
-    )
-    m = (slot == SL["session_start"]) | (slot == SL["landing"])
-    page[m] = landing_page[sess[m]]
-    page[etype == ET["login"]] = PAGE["/login"]
-    page[etype == ET["sign_up"]] = PAGE["/signup"]
-    page[is_list] = catalogue.category_page0 + list_cat
-    page[is_select] = catalogue.category_page0 + select_cat
-    is_search = etype == ET["search"]
-    n_search = int(is_search.sum())
-    term_w = 1.0 / np.arange(1, len(SEARCH_TERMS) + 1)
-    term = rng.choice(len(SEARCH_TERMS), n_search, p=term_w / term_w.sum())
-    page[is_search] = catalogue.search_page0 + term
-    m = (etype == ET["page_view"]) & is_browse
-    roll = rng.random(int(m.sum()))
-    sale = np.where(s.promo[sess[m]], 0.8, 0.15)
-    page[m] = np.where(
-        roll < sale,
-        PAGE["/events/sale"],
-        np.where(
-            roll < sale + 0.1, PAGE["/my/orders"], catalogue.category_page0 + s.category[sess[m]]
-        ),
-    )
-    m = (etype == ET["view_item"]) | (etype == ET["add_to_cart"])
-    page[m] = catalogue.product_page0 + all_prod[item_start[m]]
-    page[(etype == ET["remove_from_cart"]) | (etype == ET["view_cart"])] = PAGE["/cart"]
-    page[etype == ET["begin_checkout"]] = PAGE["/checkout"]
-    page[etype == ET["add_shipping_info"]] = PAGE["/checkout/shipping"]
-    page[etype == ET["add_payment_info"]] = PAGE["/checkout/payment"]
-    page[etype == ET["purchase"]] = PAGE["/checkout/complete"]
-    page[is_refund] = -1  # refunds are server-side: no page
-    # referrer: the previous page of the session; landing pages get an external one (or none)
-    referrer = np.concatenate([[-1], page[:-1]])
-    ext = rng.integers(-2, len(REFERRERS), n_sessions)  # -2, -1: direct
-    ext = np.where(ext < 0, -1, catalogue.referrer_page0 + ext)
-    m = slot <= SL["landing"]
-    referrer[m] = ext[sess[m]]
-
-    # --- properties ------------------------------------------------------------------------
-    pay = rng.choice(len(PAYMENT_TYPES), n_sessions, p=[0.45, 0.2, 0.15, 0.12, 0.08])
-    ship = rng.choice(3, n_sessions, p=[0.6, 0.3, 0.1])
-    method = rng.choice(4, n_sessions, p=[0.5, 0.25, 0.2, 0.05])
-    prop = np.full(n, -1, dtype=np.int64)
-    prop[is_search] = Props.SEARCH + term
-    m = (etype == ET["login"]) | (etype == ET["sign_up"])
-    prop[m] = Props.LOGIN + method[sess[m]]
-    m = etype == ET["add_shipping_info"]
-    prop[m] = Props.SHIPPING + ship[sess[m]]
-    m = etype == ET["add_payment_info"]
-    prop[m] = Props.PAYMENT + pay[sess[m]]
-    m = etype == ET["purchase"]
-    prop[m] = Props.PURCHASE + (pay[sess[m]] * 3 + ship[sess[m]]) * 2 + s.promo[sess[m]]
-    prop[is_refund] = Props.REFUND + rng.integers(0, 4, int(is_refund.sum()))
-
-    # --- identity ----------------------------------------------------------------------------
-    # user_id from the login/sign-up event on (or from the start for logged-in sessions)
-    user_known = ((s.kind[sess] == RETURNING) & ~s.logs_in[sess]) | (slot >= SL["identity"])
-    user_known &= s.user[sess] >= 0
-    user_chars = zero_padded_chars("", USER_ID_BASE + np.maximum(s.user, 0), 8)
-    device_key = np.where(s.user >= 0, s.user, rng.integers(0, 1 << 30, n_sessions))
-    profile = _device_profiles(s.platform, s.device, device_key)
-    locale = np.searchsorted(np.cumsum(LOCALE_MIX), (device_key % 1000) / 1000.0, side="right")
-    # anonymous_id: one per (user, platform) device, stable across days; fresh per visitor
-    anon_keys = np.where(
-        s.user >= 0, s.user * 3 + s.platform, (1 << 40) + day * 10_000_000 + np.arange(n_sessions)
-    ).astype(np.uint64)
-    anon_chars = keyed_uuid_chars(anon_keys, salt=config.seed)
-    session_chars = uuid4_chars(rng, n_sessions)
-    purchase_sess = counts[:, SL["purchase"]] > 0
-    tx_chars = zero_padded_chars(f"T{day_start:%Y%m%d}-", np.cumsum(purchase_sess), 7)
-    has_tx = (etype == ET["purchase"]) | is_refund
-
-    # --- client clocks and server times -------------------------------------------------------
-    skew_roll = rng.random(n_sessions)
-    skew_s = np.where(
-        skew_roll < 0.94,
-        rng.normal(0, 1.5, n_sessions),
-        np.where(
-            skew_roll < 0.995,
-            rng.normal(0, 120, n_sessions),
-            rng.choice([-9 * 3_600, 9 * 3_600, -3_600, 86_400], n_sessions),
-        ),
-    )
-    skew_us = (skew_s * US).astype(np.int64)[sess]
-    web = s.platform[sess] == 0
-    delay_s = np.where(web, rng.exponential(0.25, n), rng.uniform(0.0, 20.0, n))
-    offline = rng.random(n) < 0.003
-    delay_s[offline] = rng.uniform(60, 3_600, int(offline.sum()))
-    delay_us = (delay_s * US).astype(np.int64)
-    latency_us = (rng.lognormal(np.log(0.06), 0.5, n) * US).astype(np.int64)
-    times = {
-        "client_timestamp": true_us + skew_us,
-        "sent_at": true_us + delay_us + skew_us,
-        "received_at": true_us + delay_us + latency_us,
-        "ingested_at": true_us + delay_us + latency_us + rng.integers(2_000, 40_000, n),
-    }
-    # what ingest computes: received_at - (sent_at - client_timestamp)
-    event_ts = times["received_at"] - (times["sent_at"] - times["client_timestamp"])
-    event_chars = uuid4_chars(rng, n)
-
-    # --- incidents, then arrival order ----------------------------------------------------------
-    rows, shift_us, blanks, affected = _incident_rows(rng, event_ts, incidents, day_start_us)
-    received = times["received_at"][rows] + shift_us
-    order = np.argsort(received, kind="stable")
-    rows, shift_us = rows[order], shift_us[order]
-    blanks = {column: mask[order] for column, mask in blanks.items()}
-    r_sess = sess[rows]
-
-    # --- columns, built once in final order ------------------------------------------------------
-    r_len = item_len[rows]
-    src = np.repeat(item_start[rows], r_len) + _segment_arange(r_len)
-    item_prod = all_prod[src]
-    item_list = all_list[src]
-    item_qty = np.where(np.repeat(use_qty[rows], r_len), all_qty[src], 1)
-    offsets = np.concatenate([[0], np.cumsum(r_len)]).astype(np.int32)
-    prod_idx = pa.array(item_prod)
-    items = pa.ListArray.from_arrays(
-        pa.array(offsets),
-        pa.StructArray.from_arrays(
-            [
-                catalogue.product_ids.take(prod_idx),
-                catalogue.names.take(prod_idx),
-                catalogue.brands.take(prod_idx),
-                catalogue.categories.take(prod_idx),
-                catalogue.list_ids.take(pa.array(item_list, mask=item_list < 0)),
-                catalogue.list_names.take(pa.array(item_list, mask=item_list < 0)),
-                pa.array(all_index[src], pa.int64(), mask=item_list < 0),
-                pa.array(catalogue.prices[item_prod].astype(np.float64)),
-                pa.array(item_qty),
-            ],
-            fields=list(ITEM_TYPE),
-        ),
-    )
-    r_has_value = has_value[rows]
-    r_prop, r_prof = prop[rows], profile[r_sess]
-    r_app = s.platform[r_sess] != 0
-    r_page = page[rows]
-    r_web_page = np.where(r_app, -1, r_page)
-    r_ref = np.where(r_app, -1, referrer[rows])
-    r_screen = np.where(r_app & (r_page >= 0), catalogue.screen_of_page[np.maximum(r_page, 0)], -1)
-    r_etype = etype[rows]
-    r_order = (r_etype == ET["purchase"]) | (r_etype == ET["refund"])
-    r_value = value[rows]
-    r_ship = ship[r_sess]
-    fee = np.select(
-        [r_ship == 0, r_ship == 1], [np.where(r_value >= 30_000, 0.0, 3_000.0), 3_500.0], 5_000.0
-    )
-    r_coupon = r_order & s.promo[r_sess]
-    columns: dict[str, pa.Array] = {
-        "event_id": fixed_width(event_chars[rows]),
-        "event_type": _labels(EVENT_TYPES, etype[rows]),
-        "event_timestamp": pa.array(event_ts[rows], TS),
-        "client_timestamp": pa.array(times["client_timestamp"][rows], TS),
-        "sent_at": pa.array(times["sent_at"][rows] + shift_us, TS),
-        "received_at": pa.array(received[order], TS),
-        "ingested_at": pa.array(times["ingested_at"][rows] + shift_us, TS),
-        "user_id": fixed_width(user_chars[r_sess], user_known[rows]),
-        "anonymous_id": fixed_width(anon_chars[r_sess]),
-        "session_id": fixed_width(session_chars[r_sess], ~is_refund[rows]),
-        "device_type": _labels(DEVICE_TYPES, s.device[r_sess]),
-        "platform": _labels(PLATFORMS, s.platform[r_sess]),
-        "source": _labels(("native",), np.zeros(rows.size, np.int64)),
-        "schema_version": _labels((SCHEMA_VERSION,), np.zeros(rows.size, np.int64)),
-        "page_location": catalogue.pages.take(pa.array(r_web_page, mask=r_web_page < 0)),
-        "page_referrer": catalogue.pages.take(pa.array(r_ref, mask=r_ref < 0)),
-        "screen_name": catalogue.screens.take(pa.array(r_screen, mask=r_screen < 0)),
-        "screen_resolution": _profile_column(5, r_prof),
-        "user_agent": _profile_column(2, r_prof),
-        "os_name": _profile_column(3, r_prof),
-        "os_version": _profile_column(4, r_prof),
-        "app_version": _profile_column(6, r_prof),
-        "locale": _labels(LOCALES, locale[r_sess]),
-        "transaction_id": fixed_width(tx_chars[r_sess], has_tx[rows]),
-        "value": pa.array(r_value, pa.float64(), mask=~r_has_value),
-        "currency": pc.if_else(pa.array(r_has_value), "KRW", pa.scalar(None, pa.string())),
-        "tax": pa.array(np.round(r_value / 11.0), pa.float64(), mask=~r_order),
-        "shipping": pa.array(fee, pa.float64(), mask=~r_order),
-        "coupon": pc.if_else(pa.array(r_coupon), "BLACKFRIDAY", pa.scalar(None, pa.string())),
-        "items": items,
-        "params": catalogue.properties.take(pa.array(r_prop, mask=r_prop < 0)),
-    }
-    for column, mask in blanks.items():
-        col = columns[column]
-        columns[column] = pc.if_else(pa.array(mask), pa.nulls(len(col), col.type), col)
-    return DayResult(day=day, table=pa.table(columns), affected=affected)
+    true_us = builder.true_times()
+    builder.items()
+    builder.pages()
+    builder.params()
+    builder.identity()
+    builder.clocks(true_us)
+    return builder.result(incidents)
 
 
 def _device_profiles(platform: Int, device: Int, key: Int) -> Int:
@@ -625,10 +681,10 @@ def _profile_column(field: int, profile: Int) -> pa.Array:
     return values.take(pa.array(profile))
 
 
-def _labels(names: tuple[str, ...], codes: Int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), pa.array(names)).cast(
-        pa.string()
-    )
+def _labels(names: tuple[str, ...], codes: Int, valid: Bool | None = None) -> pa.Array:
+    """Strings from a small dictionary by code (``valid`` False -> NULL)."""
+    mask = None if valid is None else ~valid
+    return pa.array(names, pa.string()).take(pa.array(codes, pa.int32(), mask=mask))
 
 
 def _incident_rows(
