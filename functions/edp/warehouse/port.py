@@ -83,9 +83,7 @@ class Warehouse(Protocol):
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Like :meth:`query` but returns Arrow (fast path for large results)."""
 
-    def execute_script(
-        self, sql: str, params: Mapping[str, Any] | None = None
-    ) -> ScriptResult:
+    def execute_script(self, sql: str, params: Mapping[str, Any] | None = None) -> ScriptResult:
         """Run a multi-statement BigQuery-dialect script (``;``-separated)."""
 
     def dry_run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
