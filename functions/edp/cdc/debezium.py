@@ -40,6 +40,10 @@ from edp.errors import PermanentError
 #: The Debezium release whose envelope the local reader reproduces (and GKE runs).
 DEBEZIUM_VERSION = "3.0.7.Final"
 CONNECTOR = "postgresql"
+#: The Debezium settings these encoders implement (checked against the production config).
+DECIMAL_HANDLING_MODE = "precise"
+TIME_PRECISION_MODE = "adaptive"
+BINARY_HANDLING_MODE = "bytes"
 
 SNAPSHOT_ALLOWED = (
     "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"
@@ -382,15 +386,15 @@ def _decoder_for(schema: Mapping[str, Any]) -> Decoder:  # noqa: PLR0911, PLR091
     if name == "io.debezium.time.ZonedTimestamp":
         return _decode_zoned
     if name == "io.debezium.time.MicroTimestamp":
-        return lambda v: _EPOCH + dt.timedelta(microseconds=int(v))
+        return lambda v: _EPOCH + dt.timedelta(microseconds=_int(v))
     if name == "io.debezium.time.Timestamp":
-        return lambda v: _EPOCH + dt.timedelta(milliseconds=int(v))
+        return lambda v: _EPOCH + dt.timedelta(milliseconds=_int(v))
     if name == "io.debezium.time.NanoTimestamp":
-        return lambda v: _EPOCH + dt.timedelta(microseconds=int(v) // 1000)
+        return lambda v: _EPOCH + dt.timedelta(microseconds=_int(v) // 1000)
     if name == "io.debezium.time.Date":
-        return lambda v: _EPOCH_DAY + dt.timedelta(days=int(v))
+        return lambda v: _EPOCH_DAY + dt.timedelta(days=_int(v))
     if name == "io.debezium.time.MicroTime":
-        return lambda v: (dt.datetime.min + dt.timedelta(microseconds=int(v))).time()
+        return lambda v: (dt.datetime.min + dt.timedelta(microseconds=_int(v))).time()
     if kind in ("int8", "int16", "int32", "int64"):
         return _int
     if kind in ("float", "double"):

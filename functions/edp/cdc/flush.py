@@ -211,76 +211,10 @@ class CdcFlusher:
         self._buffer.append(_Pending(subscription, message, table, row, change_id))
         self.stats.max_buffered = max(self.stats.max_buffered, len(self._buffer))
 
-    def decode(  # noqa: PLR0912, PLR0915
-        self, table: str, message: Received
-    ) -> tuple[dict[str, Any], str]:
-        """One Debezium message -> (raw row without ingested_at, change_id).
-
-        Raises:
-            DecodeError: Not a Debezium change event of ``table`` we can decode (poison).
-        """
-        try:
-            event = orjson.loads(message.data)
-            schema = event["schema"]
-            payload = event["payload"]
-            source = payload["source"]
-            op = payload["op"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DecodeError(f"not a Debezium envelope (schema + payload): {exc!r}") from exc
-        if f"{source.get('schema')}.{source.get('table')}" != table:
-            raise DecodeError(
-                f"event of {source.get('schema')}.{source.get('table')} on the {table} subscription"
-            )
-        spec = self._raw[table]
-        if op in ("c", "u", "r"):
-            image_field, image = "after", payload.get("after")
-        elif op == "d":
-            image_field, image = "before", payload.get("before")
-        elif op == "t":
-            image_field, image = "", None
-        else:
-            raise DecodeError(f"unknown Debezium op {op!r}")
-        row: dict[str, Any] = {}
-        key_json = "truncate"
-        if image_field:
-            if not isinstance(image, dict):
-                raise DecodeError(f"op {op!r} without a {image_field!r} image")
-            value_schema = next(
-                (f for f in schema.get("fields", []) if f.get("field") == image_field), None
-            )
-            if value_schema is None:
-                raise DecodeError(f"schema has no {image_field!r} field")
-            row = RowDecoder(value_schema).decode(image)
-            unknown = [c for c in row if c not in spec.column_names]
-            if unknown:
-                raise DecodeError(f"columns {unknown} are not in {spec.ref} (schema drift?)")
-            keys = self._keys[table]
-            missing = [k for k in keys if image.get(k) is None]
-            if missing:
-                raise DecodeError(f"key columns {missing} missing")
-            key_json = orjson.dumps({k: image[k] for k in keys}).decode()
-        lsn = source.get("lsn")
-        if not isinstance(lsn, int):
-            raise DecodeError(f"source.lsn missing or not an integer: {lsn!r}")
-        ts_us = source.get("ts_us")
-        if not isinstance(ts_us, int):
-            ts_ms = source.get("ts_ms")
-            if not isinstance(ts_ms, int):
-                raise DecodeError("source.ts_ms missing")
-            ts_us = ts_ms * 1000
-        transaction = payload.get("transaction") or {}
-        snapshot = source.get("snapshot")
-        row.update(
-            op=op,
-            lsn=lsn,
-            tx_id=source.get("txId"),
-            tx_position=int(transaction.get("total_order") or 0),
-            snapshot=snapshot not in (None, "false", False),
-            source_ts=_EPOCH_UTC + dt.timedelta(microseconds=ts_us),
-            message_id=message.message_id,
-        )
-        change_id = f"{key_json}:{lsn}"
-        row["change_id"] = change_id
+    def decode(self, table: str, message: Received) -> tuple[dict[str, Any], str]:
+        """One Debezium message -> (raw row without ingested_at, change_id)."""
+        row, change_id = decode_change(message.data, table, self._raw[table], self._keys[table])
+        row["message_id"] = message.message_id
         return row, change_id
 
     # --- writing --------------------------------------------------------------------------------
@@ -365,6 +299,79 @@ class CdcFlusher:
         self.stats.dead_lettered += 1
         self._m_dead.add(1, {"subscription": subscription, "error_type": type(error).__name__})
         log.error("dead-lettered message %s from %s: %s", message.message_id, subscription, error)
+
+
+def decode_change(  # noqa: PLR0912
+    data: bytes, table: str, spec: TableSpec, keys: Sequence[str]
+) -> tuple[dict[str, Any], str]:
+    """One Debezium change event of ``table`` -> (raw row without ingested_at, change_id).
+
+    ``spec`` is the ``raw.cdc_<table>`` contract, ``keys`` the source primary key.
+
+    Raises:
+        DecodeError: Not a Debezium change event of ``table`` we can decode (poison).
+    """
+    try:
+        event = orjson.loads(data)
+        schema = event["schema"]
+        payload = event["payload"]
+        source = payload["source"]
+        op = payload["op"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DecodeError(f"not a Debezium envelope (schema + payload): {exc!r}") from exc
+    if f"{source.get('schema')}.{source.get('table')}" != table:
+        raise DecodeError(
+            f"event of {source.get('schema')}.{source.get('table')} on the {table} subscription"
+        )
+    if op in ("c", "u", "r"):
+        image_field, image = "after", payload.get("after")
+    elif op == "d":
+        image_field, image = "before", payload.get("before")
+    elif op == "t":
+        image_field, image = "", None
+    else:
+        raise DecodeError(f"unknown Debezium op {op!r}")
+    row: dict[str, Any] = {}
+    key_json = "truncate"
+    if image_field:
+        if not isinstance(image, dict):
+            raise DecodeError(f"op {op!r} without a {image_field!r} image")
+        value_schema = next(
+            (f for f in schema.get("fields", []) if f.get("field") == image_field), None
+        )
+        if value_schema is None:
+            raise DecodeError(f"schema has no {image_field!r} field")
+        row = RowDecoder(value_schema).decode(image)
+        unknown = [c for c in row if c not in spec.column_names]
+        if unknown:
+            raise DecodeError(f"columns {unknown} are not in {spec.ref} (schema drift?)")
+        missing = [k for k in keys if image.get(k) is None]
+        if missing:
+            raise DecodeError(f"key columns {missing} missing")
+        key_json = orjson.dumps({k: image[k] for k in keys}).decode()
+    lsn = source.get("lsn")
+    if not isinstance(lsn, int) or isinstance(lsn, bool):
+        raise DecodeError(f"source.lsn missing or not an integer: {lsn!r}")
+    ts_us = source.get("ts_us")
+    if not isinstance(ts_us, int):
+        ts_ms = source.get("ts_ms")
+        if not isinstance(ts_ms, int):
+            raise DecodeError("source.ts_ms missing")
+        ts_us = ts_ms * 1000
+    transaction = payload.get("transaction") or {}
+    snapshot = source.get("snapshot")
+    change_id = f"{key_json}:{lsn}"
+    row.update(
+        op=op,
+        lsn=lsn,
+        tx_id=source.get("txId"),
+        tx_position=int(transaction.get("total_order") or 0),
+        snapshot=snapshot not in (None, "false", False),
+        source_ts=_EPOCH_UTC + dt.timedelta(microseconds=ts_us),
+        change_id=change_id,
+        message_id=None,
+    )
+    return row, change_id
 
 
 def run_flush(

@@ -39,6 +39,7 @@ import logging
 import os
 import select
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -75,6 +76,8 @@ HEARTBEAT_TOPIC_PREFIX = "debezium-heartbeat"
 TRANSACTION_TOPIC_SUFFIX = "transaction"
 #: Debezium Server's ``debezium.sink.pubsub.null.key``: ordering key of key-less events.
 NULL_KEY = "default"
+#: Logical decoding output plugin (Debezium ``plugin.name``).
+PLUGIN = "pgoutput"
 SNAPSHOT_FETCH = 5000
 
 
@@ -238,6 +241,8 @@ class CdcReader:
             "cdc_reader_lag_seconds", unit="s", description="Source commit -> published."
         )
         self.events_published = 0
+        #: Set once the snapshot is done and the replication stream is open.
+        self.streaming = threading.Event()
 
     # --- offsets (Debezium's offset store: only "was the snapshot completed?") ------------------
     def _load_offsets(self) -> dict[str, Any]:
@@ -289,8 +294,8 @@ class CdcReader:
             if not slot_exists:
                 self._save_offsets({"snapshot_completed": False})
                 rcur.execute(
-                    sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput EXPORT_SNAPSHOT").format(
-                        sql.Identifier(cfg.slot)
+                    sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL {} EXPORT_SNAPSHOT").format(
+                        sql.Identifier(cfg.slot), sql.Identifier(PLUGIN)
                     )
                 )
                 _, consistent_point, snapshot_name, _ = rcur.fetchone()  # type: ignore[misc]
@@ -415,6 +420,7 @@ class CdcReader:
             options={"proto_version": "1", "publication_names": cfg.publication},
             status_interval=5,
         )
+        self.streaming.set()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         next_heartbeat = time.monotonic() + cfg.heartbeat_interval_s
         conn = rcur.connection
@@ -446,9 +452,9 @@ class CdcReader:
         self._sink.flush()
         if self._pending:
             self._sink.wait_confirmed(self._pending[-1][0], timeout_s=30)
-        self._ack_ready(rcur)
+        self._ack_ready(rcur, force=True)
 
-    def _ack_ready(self, rcur: Any) -> None:
+    def _ack_ready(self, rcur: Any, *, force: bool = False) -> None:
         assert self._sink is not None
         self._sink.check()
         confirmed = self._sink.confirmed
@@ -456,7 +462,8 @@ class CdcReader:
         while self._pending and self._pending[0][0] <= confirmed:
             end = self._pending.popleft()[1]
         if end:
-            rcur.send_feedback(flush_lsn=end)
+            # Without force, psycopg2 sends it with the next status update (status_interval).
+            rcur.send_feedback(flush_lsn=end, force=force)
             self._acked_lsn = end
 
     def _heartbeat(self, rcur: Any, admin: Any, *, idle: bool) -> float:
@@ -482,7 +489,7 @@ class CdcReader:
             # end has been handled, so confirming it lets the server recycle WAL.
             wal_end = int(getattr(rcur, "wal_end", 0) or 0)
             if wal_end > self._acked_lsn:
-                rcur.send_feedback(flush_lsn=wal_end)
+                rcur.send_feedback(flush_lsn=wal_end, force=True)
                 self._acked_lsn = wal_end
         return time.monotonic() + cfg.heartbeat_interval_s
 
