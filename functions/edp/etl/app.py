@@ -16,7 +16,8 @@ Routes:
 
 Status codes: ``400`` invalid body (per-field reasons), ``404`` unknown model/layer, ``422`` a
 model failed and retrying will not help (SQL or data error; the failure is already recorded),
-``503`` a transient warehouse failure (retry), ``500`` anything unexpected (retry).
+``503`` a transient warehouse failure (retry), ``500`` anything unexpected (retry; a model that
+failed that way is recorded too).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def create_app(
 
     @app.errorhandler(ModelRunError)
     def _failed(exc: ModelRunError) -> tuple[Response, int]:
-        status = 503 if exc.transient else 422
+        status = 500 if exc.unexpected else 503 if exc.transient else 422
         log.error("etl model failed: %s", exc)
         return _problem(
             status,

@@ -64,15 +64,25 @@ class RunResult:
 
 
 class ModelRunError(EdpError):
-    """A model failed; ``result`` is its recorded failed run, ``completed`` the runs before it."""
+    """A model failed; ``result`` is its recorded failed run, ``completed`` the runs before it.
+
+    ``transient``: the warehouse said retrying may help (TransientError); ``unexpected``: the
+    cause was not one of our errors at all (a bug, or a driver error nobody classified).
+    """
 
     def __init__(
-        self, result: RunResult, completed: Sequence[RunResult], *, transient: bool
+        self,
+        result: RunResult,
+        completed: Sequence[RunResult],
+        *,
+        transient: bool,
+        unexpected: bool = False,
     ) -> None:
         super().__init__(f"{result.model} failed for {result.run_date}: {result.error}")
         self.result = result
         self.completed = list(completed)
         self.transient = transient
+        self.unexpected = unexpected
 
 
 def yesterday(tz: str, now: dt.datetime | None = None) -> dt.date:
@@ -261,7 +271,7 @@ class EtlRunner:
                 started_at=started_at,
                 finished_at=self.clock(),
             )
-        except EdpError as exc:
+        except Exception as exc:  # every failure is recorded, then re-raised as ModelRunError
             failed = RunResult(
                 run_id=run_id,
                 model=model.ref,
@@ -278,7 +288,10 @@ class EtlRunner:
             )
             self._record_result(failed)
             raise ModelRunError(
-                failed, completed, transient=isinstance(exc, TransientError)
+                failed,
+                completed,
+                transient=isinstance(exc, TransientError),
+                unexpected=not isinstance(exc, EdpError),
             ) from exc
         self._record_result(result)
         return result
