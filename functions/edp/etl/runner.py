@@ -326,7 +326,9 @@ class EtlRunner:
             "trigger": self.trigger,
             "execution_id": self.execution_id,
         }
-        self.warehouse.insert_rows(RUNS_TABLE, [full], row_ids=[row["run_id"]])
+        # the insert id is the table's key (run_id, task): a retried insert is not doubled
+        insert_id = f"{row['run_id']}:{row['task']}"
+        self.warehouse.insert_rows(RUNS_TABLE, [full], row_ids=[insert_id])
 
 
 @dataclass(frozen=True)
