@@ -13,6 +13,7 @@ messages are redelivered anyway); a configuration error answers ``500``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Request, Response, jsonify
@@ -36,19 +37,34 @@ class FlushRequest(BaseModel):
     refresh_staging: bool = Field(True, description="Rebuild the staging tables written to.")
 
 
-def flush_once(warehouse: Warehouse, body: FlushRequest) -> dict[str, Any]:
-    """The core of one invocation: flush run + staging refresh of the touched tables."""
+def flush_once(
+    warehouse: Warehouse | Callable[[], Warehouse], body: FlushRequest
+) -> dict[str, Any]:
+    """The core of one invocation: flush run + staging refresh of the touched tables.
+
+    ``warehouse`` may be a factory: then one is opened per flush (and for the refresh) and
+    closed after, which the local single-writer DuckDB file needs.
+    """
     settings = get_settings()
     flusher = CdcFlusher(warehouse, settings)
     stats = flusher.run(max_run_s=body.max_run_s or settings.cdc_flush_max_run_sec)
     out = stats.as_dict()
     if body.refresh_staging and stats.per_table:
         touched = [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
-        out["staging"] = refresh_staging(warehouse, touched)
+        if isinstance(warehouse, Warehouse):
+            out["staging"] = refresh_staging(warehouse, touched)
+        else:
+            opened = warehouse()
+            try:
+                out["staging"] = refresh_staging(opened, touched)
+            finally:
+                opened.close()
     return out
 
 
-def handle(request: Request, warehouse: Warehouse | None = None) -> Response:
+def handle(
+    request: Request, warehouse: Warehouse | Callable[[], Warehouse] | None = None
+) -> Response:
     """Validate the request, run :func:`flush_once`, map the outcome to a status code."""
     try:
         body = FlushRequest.model_validate(request.get_json(silent=True) or {})
@@ -63,7 +79,7 @@ def handle(request: Request, warehouse: Warehouse | None = None) -> Response:
         if warehouse is None:
             from edp.warehouse import get_warehouse
 
-            warehouse = get_warehouse()
+            warehouse = get_warehouse  # opened per flush, closed after
         result = flush_once(warehouse, body)
     except (TransientError, WarehouseError) as exc:
         log.warning("cdc_flush: transient failure: %s", exc)

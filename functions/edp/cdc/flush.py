@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,13 +90,20 @@ class CdcFlusher:
 
     def __init__(
         self,
-        warehouse: Warehouse,
+        warehouse: Warehouse | Callable[[], Warehouse],
         settings: Settings | None = None,
         *,
         tables: Sequence[str] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
-        self.warehouse = warehouse
+        # A factory opens a warehouse per flush and closes it after (local DuckDB allows one
+        # writer process at a time; the loader and the ETL share the file).
+        self._factory: Callable[[], Warehouse] | None = None
+        self.warehouse: Warehouse | None = None
+        if isinstance(warehouse, Warehouse):
+            self.warehouse = warehouse
+        else:
+            self._factory = warehouse
         self.settings = s = settings or get_settings()
         self.catalog = catalog or load_catalog()
         self.batch_size = s.cdc_batch_size
@@ -138,6 +145,10 @@ class CdcFlusher:
     def stop(self, *_: Any) -> None:
         """Finish the current step, flush the buffer, return (SIGTERM handler)."""
         self._stop = True
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop
 
     # --- the loop -------------------------------------------------------------------------------
     def run(
@@ -228,26 +239,32 @@ class CdcFlusher:
         for item in batch:
             by_table.setdefault(item.table, []).append(item)
         written = 0
-        for table, items in by_table.items():
-            written += self._write_table(table, items)
+        warehouse = self._factory() if self._factory is not None else self.warehouse
+        assert warehouse is not None
+        try:
+            for table, items in by_table.items():
+                written += self._write_table(warehouse, table, items)
+        finally:
+            if self._factory is not None:
+                warehouse.close()
         duration = time.monotonic() - started
         self._m_duration.record(duration)
         self._m_batch.record(len(batch))
         self.stats.flushes += 1
         return written
 
-    def _write_table(self, table: str, items: list[_Pending]) -> int:
+    def _write_table(self, warehouse: Warehouse, table: str, items: list[_Pending]) -> int:
         spec = self._raw[table]
         ingested_at = dt.datetime.now(dt.UTC)
         rows = [{**item.row, "ingested_at": ingested_at} for item in items]
         try:
-            self.warehouse.insert_rows(spec.ref, rows, row_ids=[i.change_id for i in items])
+            warehouse.insert_rows(spec.ref, rows, row_ids=[i.change_id for i in items])
         except (ContractError, PermanentError) as exc:
             # A row the warehouse refuses: find it by writing one by one.
             if len(items) == 1:
                 self._poison(items[0].subscription, items[0].message, exc)
                 return 0
-            return sum(self._write_table(table, [item]) for item in items)
+            return sum(self._write_table(warehouse, table, [item]) for item in items)
         except (TransientError, WarehouseError) as exc:
             log.warning("write to %s failed, nacking %d messages: %s", spec.ref, len(items), exc)
             self.stats.write_failures += 1

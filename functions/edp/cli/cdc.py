@@ -76,29 +76,50 @@ def flush(
     until_idle_s: Annotated[
         float | None, typer.Option(help="Stop once the subscriptions were empty this long.")
     ] = None,
-    refresh: Annotated[bool, typer.Option(help="Rebuild staging afterwards.")] = False,
+    refresh: Annotated[bool, typer.Option(help="Rebuild the staging tables written to.")] = False,
+    refresh_every_s: Annotated[
+        float, typer.Option(help="With --forever: rebuild staging this often (Cloud Scheduler).")
+    ] = 60.0,
 ) -> None:
-    """Run the cdc_flush loop (one bounded run, or --forever)."""
-    from edp.cdc.flush import CdcFlusher
+    """Run the cdc_flush loop: one bounded run (as one Cloud Run call), or --forever.
+
+    The warehouse is opened per flush and closed after, so the local DuckDB file stays usable
+    by the other local writers between flushes.
+    """
+    from edp.cdc.flush import CdcFlusher, FlushStats
     from edp.cdc.staging import refresh_staging
     from edp.settings import get_settings
     from edp.warehouse import get_warehouse
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
-    warehouse = get_warehouse()
-    flusher = CdcFlusher(warehouse, settings)
+    flusher = CdcFlusher(lambda: get_warehouse(settings), settings)
     signal.signal(signal.SIGTERM, flusher.stop)
     signal.signal(signal.SIGINT, flusher.stop)
-    if not forever and max_run_s is None and until_idle_s is None:
+
+    def refresh_touched(stats: FlushStats) -> dict[str, int]:
+        if not stats.per_table:
+            return {}
+        warehouse = get_warehouse(settings)
+        try:
+            return refresh_staging(
+                warehouse, [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
+            )
+        finally:
+            warehouse.close()
+
+    if forever:
+        while not flusher.stopped:
+            flusher.stats = FlushStats()
+            stats = flusher.run(max_run_s=refresh_every_s)
+            refresh_touched(stats)
+        return
+    if max_run_s is None and until_idle_s is None:
         max_run_s = settings.cdc_flush_max_run_sec
     stats = flusher.run(max_run_s=max_run_s, until_idle_s=until_idle_s)
     out = stats.as_dict()
-    if refresh and stats.per_table:
-        out["staging"] = refresh_staging(
-            warehouse, [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
-        )
-    warehouse.close()
+    if refresh:
+        out["staging"] = refresh_touched(stats)
     typer.echo(json.dumps(out, default=str))
 
 

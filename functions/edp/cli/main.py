@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import typer
 
+from edp.cli import cdc as cdc_cli
 from edp.cli import dev
 from edp.cli import etl as etl_cli
 from edp.cli import generate as generate_cli
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 
 app.command("dev")(dev.dev)
+app.add_typer(cdc_cli.app, name="cdc")
 app.add_typer(etl_cli.app, name="etl")
 app.add_typer(load_cli.app, name="load")
 app.add_typer(schemas_cli.app, name="schemas")
