@@ -115,10 +115,10 @@ def generate(
             task = progress.add_task(f"generate -> {sink.value}", total=days, events=0)
             for result in generator.days():
                 if warehouse is not None:
-                    write_warehouse(warehouse, result.table)
+                    write_warehouse(warehouse, result)
                 elif sender is not None:
-                    send_http(sender, [result.table], batch_size=batch_size)
-                total += result.table.num_rows
+                    send_http(sender, result.chunks(100_000), batch_size=batch_size)
+                total += result.num_rows
                 progress.update(task, advance=1, events=total)
     finally:
         if warehouse is not None:

@@ -49,7 +49,7 @@ class Generator:
         """Generated day ``day`` (0-based); records it in the ground truth."""
         result = generate_day(self.config, self.population, self.catalogue, day)
         day_start = self.config.day_start(day)
-        self.ground_truth.daily_events[day_start.date().isoformat()] = result.table.num_rows
+        self.ground_truth.daily_events[day_start.date().isoformat()] = result.num_rows
         for incident, count in result.affected.items():
             self.ground_truth.record(incident, day_start, count)
         return result

@@ -22,8 +22,10 @@ Same (config, day) -> the same table, byte for byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -124,11 +126,23 @@ TS = pa.timestamp("us", tz="UTC")
 
 @dataclass(frozen=True)
 class DayResult:
-    """A generated day: the rows plus what incidents did to them."""
+    """A generated day: its rows (built on demand, whole or in chunks) and what the
+    incidents did to them."""
 
     day: int
-    table: pa.Table
+    num_rows: int
     affected: dict[Incident, int]
+    build: Callable[[int, int], pa.Table] = field(repr=False)  # rows [lo, hi) -> Arrow
+
+    @cached_property
+    def table(self) -> pa.Table:
+        """All rows of the day, in arrival order."""
+        return self.build(0, self.num_rows)
+
+    def chunks(self, rows: int = 500_000) -> Iterator[pa.Table]:
+        """The rows in consecutive chunks, each built only when asked for (bounded memory)."""
+        for lo in range(0, self.num_rows, rows):
+            yield self.build(lo, min(lo + rows, self.num_rows))
 
 
 @dataclass
@@ -548,12 +562,17 @@ class _DayBuilder:
         received = self.received_at[rows] + shift
         order = np.argsort(received, kind="stable")
         rows, shift, received = rows[order], shift[order], received[order]
-        columns = self._columns(rows, shift, received)
-        for column, mask in blanks.items():
-            col = columns[column]
-            hit = pa.array(mask[order])
-            columns[column] = pc.if_else(hit, pa.nulls(len(col), col.type), col)
-        return DayResult(day=self.day, table=pa.table(columns), affected=affected)
+        blanks = {column: mask[order] for column, mask in blanks.items()}
+
+        def build(lo: int, hi: int) -> pa.Table:
+            columns = self._columns(rows[lo:hi], shift[lo:hi], received[lo:hi])
+            for column, mask in blanks.items():
+                col = columns[column]
+                hit = pa.array(mask[lo:hi])
+                columns[column] = pc.if_else(hit, pa.nulls(len(col), col.type), col)
+            return pa.table(columns)
+
+        return DayResult(day=self.day, num_rows=int(rows.size), affected=affected, build=build)
 
     def _items_column(self, rows: Int) -> pa.Array:
         cat = self.catalogue

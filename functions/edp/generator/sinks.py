@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,11 +32,11 @@ import pyarrow.compute as pc
 
 from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
 from edp.errors import ContractError, TransientError
-from edp.generator.core import CLIENT_COLUMNS
+from edp.generator.core import CLIENT_COLUMNS, DayResult
 from edp.warehouse.port import Warehouse
 
 RAW_EVENTS = "raw.user_events"
-LOAD_CHUNK_ROWS = 1_000_000
+LOAD_CHUNK_ROWS = 500_000
 
 _SCALARS: dict[str, pa.DataType] = {
     "STRING": pa.string(),
@@ -114,15 +114,19 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
 
 
 def write_warehouse(
-    warehouse: Warehouse, table: pa.Table, *, chunk_rows: int = LOAD_CHUNK_ROWS
+    warehouse: Warehouse, rows: pa.Table | DayResult, *, chunk_rows: int = LOAD_CHUNK_ROWS
 ) -> int:
-    """Load generated rows into ``raw.user_events`` in chunks; returns the rows written."""
+    """Load generated rows into ``raw.user_events`` in chunks; returns the rows written.
+
+    Given a :class:`DayResult`, each chunk is built just before it is loaded, so memory stays
+    bounded by the chunk size (plus the day's numpy recipe) instead of the whole day's table.
+    """
     spec = load_catalog().table(RAW_EVENTS)
-    conformed = conform(table, spec)
-    written = 0
-    for offset in range(0, conformed.num_rows, chunk_rows):
-        written += warehouse.load_arrow(RAW_EVENTS, conformed.slice(offset, chunk_rows))
-    return written
+    if isinstance(rows, DayResult):
+        chunks: Iterable[pa.Table] = rows.chunks(chunk_rows)
+    else:
+        chunks = (rows.slice(lo, chunk_rows) for lo in range(0, rows.num_rows, chunk_rows))
+    return sum(warehouse.load_arrow(RAW_EVENTS, conform(chunk, spec)) for chunk in chunks)
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -277,7 +281,7 @@ class HttpSender:
             return
 
 
-def send_http(sender: HttpSender, tables: Sequence[pa.Table], batch_size: int = 50) -> SendStats:
+def send_http(sender: HttpSender, tables: Iterable[pa.Table], batch_size: int = 50) -> SendStats:
     """Send the rows of ``tables`` through ``sender``.
 
     Raises:
