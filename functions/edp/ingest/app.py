@@ -62,7 +62,19 @@ log = logging.getLogger(__name__)
 EXTENSION: Final = "edp_ingest"
 RETRY_AFTER_S: Final = "5"
 READY_CACHE_S: Final = 1.0
-_SEGMENT_CALLS: Final = {name: name for name in ("track", "page", "screen", "identify")}
+# Segment/RudderStack routes -> the call type they imply. analytics.js posts to
+# ``<apiHost>/t``, ``/p``, ``/i``, ``/s``, ``/g``, ``/a`` and batches to ``/b`` (apiHost includes
+# the ``/v1``); the server SDKs use the long names. group/alias are accepted as routes so their
+# refusal carries a reason (the contract has no group/alias events).
+_SEGMENT_ROUTES: Final = {
+    "track": "track", "t": "track",
+    "page": "page", "p": "page",
+    "screen": "screen", "s": "screen",
+    "identify": "identify", "i": "identify",
+    "group": "group", "g": "group",
+    "alias": "alias", "a": "alias",
+    "batch": "batch", "b": "batch", "import": "batch",
+}  # fmt: skip
 _CORS_ALLOW_HEADERS: Final = "Authorization, Content-Type, Content-Encoding, X-Write-Key"
 _JSON: Final = "application/json"
 
@@ -251,7 +263,7 @@ class IngestService:
         shaped = IngestRequest(
             [message],
             "segment",
-            call=_SEGMENT_CALLS[route],
+            call=route,
             user_agent=ua,
             received_at=received_at,
         )
@@ -447,8 +459,10 @@ def create_app(
         return view
 
     app.add_url_rule("/v1/events", view_func=_handler("events"), methods=["POST"])
-    for name in ("track", "page", "screen", "identify", "batch"):
-        app.add_url_rule(f"/v1/{name}", view_func=_handler(name), methods=["POST"])
+    for path, call in _SEGMENT_ROUTES.items():
+        app.add_url_rule(
+            f"/v1/{path}", endpoint=f"segment_{path}", view_func=_handler(call), methods=["POST"]
+        )
 
     @app.get("/healthz")
     def healthz() -> Response:

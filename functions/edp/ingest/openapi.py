@@ -196,21 +196,16 @@ def _responses(ok: str) -> dict[str, Any]:
     }
 
 
-_CONTENT_ENCODING = {
-    "name": "Content-Encoding",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "enum": ["gzip", "deflate", "identity"]},
-    "description": "Compressed bodies are accepted (decompressed size is capped too).",
-}
-
-
 def _post(summary: str, body_schema: dict[str, Any], ok: str, tag: str) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
             "tags": [tag],
-            "parameters": [_CONTENT_ENCODING],
+            "description": (
+                "Bodies may be compressed (Content-Encoding: gzip or deflate); the decompressed "
+                "size is capped as well. Content-Type is not checked (analytics.js sends "
+                "text/plain to avoid a CORS preflight)."
+            ),
             "requestBody": {
                 "required": True,
                 "content": {
@@ -259,10 +254,13 @@ def build_document() -> dict[str, Any]:
     }
     for call in ("track", "page", "screen", "identify"):
         paths[f"/v1/{call}"] = _post(
-            f"Segment/RudderStack-compatible {call} call", message, "Accepted.", "segment"
+            f"Segment/RudderStack-compatible {call} call (analytics.js posts it to /v1/{call[0]})",
+            message,
+            "Accepted.",
+            "segment",
         )
     paths["/v1/batch"] = _post(
-        "Segment/RudderStack-compatible batch",
+        "Segment/RudderStack-compatible batch (also /v1/b for analytics.js, /v1/import)",
         {"$ref": _COMPONENTS + "SegmentBatch"},
         "Every message accepted.",
         "segment",

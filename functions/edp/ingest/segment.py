@@ -123,6 +123,7 @@ def _items(properties: Mapping[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def _value(properties: Mapping[str, Any]) -> object:
+    # GA4's value excludes tax and shipping, like Segment's revenue (total includes them).
     for key in ("value", "revenue", "total"):
         if properties.get(key) is not None:
             return properties[key]
