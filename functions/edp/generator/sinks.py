@@ -67,11 +67,17 @@ def arrow_schema(spec: TableSpec) -> pa.Schema:
     return pa.schema([pa.field(f.name, _arrow_type(f)) for f in spec.fields])
 
 
-def _conform_column(name: str, column: Any, target: pa.DataType, n: int) -> pa.Array:
+def _conform_column(
+    name: str, column: Any, target: pa.DataType, n: int
+) -> pa.Array | pa.ChunkedArray:
     if column is None:
         return pa.nulls(n, target)
+    if column.type == target or (
+        pa.types.is_dictionary(column.type) and column.type.value_type == target
+    ):
+        return column  # the common case: no copy (dictionary strings load as strings)
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if pa.types.is_list(target) and pa.types.is_struct(target.value_type):
         struct_t = target.value_type
         values = column.flatten()
@@ -96,8 +102,8 @@ def _conform_column(name: str, column: Any, target: pa.DataType, n: int) -> pa.A
 
 
 def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
-    """``table`` reshaped to ``spec``: its column order and types; NULL for absent nullable
-    columns (and struct fields).
+    """``table`` reshaped to ``spec``: its column order and types (dictionary-encoded strings
+    stay dictionary-encoded); NULL for absent nullable columns (and struct fields).
 
     Raises:
         ContractError: a REQUIRED column is missing, or a column does not cast.
@@ -110,7 +116,7 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
             raise ContractError(f"{spec.ref}.{fspec.name} is REQUIRED but was not generated")
         column = table.column(fspec.name) if fspec.name in names else None
         arrays.append(_conform_column(fspec.name, column, target.type, table.num_rows))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(arrays, names=schema.names)
 
 
 def write_warehouse(
