@@ -244,8 +244,8 @@ def run_workflow(
     """Execute workflows/daily_etl.yaml in the emulator; its JSON verdict."""
     env = {
         **os.environ,
-        "ETL_FUNCTION_URL": function_url,
-        "ETL_TIMEZONE": "Asia/Seoul",
+        "ETL_URL": function_url,
+        "ETL_TIME_ZONE": "Asia/Seoul",
         "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": execution_id,
     }
     argv = [python, HARNESS, "run", WORKFLOW]

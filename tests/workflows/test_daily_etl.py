@@ -117,7 +117,7 @@ def test_structure_follows_the_house_rules() -> None:
             assert step["retry"]["predicate"] == "${isRetryable}", name
             assert step["retry"]["backoff"]["multiplier"] > 1, name
     env = {m for e in expressions(wf) for m in re.findall(r'sys\.get_env\("([A-Z_]+)"\)', e)}
-    assert env == {"ETL_FUNCTION_URL", "ETL_TIMEZONE", "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"}
+    assert env == {"ETL_URL", "ETL_TIME_ZONE", "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"}
 
 
 def test_expressions_avoid_the_emulator_literal_trap() -> None:
