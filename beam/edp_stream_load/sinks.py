@@ -92,15 +92,11 @@ class WriteToWarehouse(beam.PTransform):  # type: ignore[misc]
 
 
 def bigquery_schema(table: TableSpec) -> dict[str, Any]:
-    """The BigQuery JSON schema of a catalogue table (what WriteToBigQuery takes)."""
+    """The table's BigQuery schema as WriteToBigQuery takes it (the catalogue's own derivation,
+    the same fields Terraform creates the table with)."""
+    from edp.contracts.bigquery import bigquery_schema as fields_of
 
-    def field(spec: FieldSpec) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": spec.name, "type": spec.type, "mode": spec.mode}
-        if spec.fields:
-            out["fields"] = [field(f) for f in spec.fields]
-        return out
-
-    return {"fields": [field(f) for f in table.fields]}
+    return {"fields": fields_of(table)}
 
 
 def to_storage_write_row(row: dict[str, Any], table: TableSpec) -> dict[str, Any]:
