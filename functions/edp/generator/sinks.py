@@ -10,11 +10,12 @@
   optional rate limit; 429/5xx are retried with backoff.
 
 Example:
-    >>> import pyarrow as pa
-    >>> from edp.contracts.catalog import load_catalog
-    >>> spec = load_catalog().table("raw.user_events")
-    >>> arrow_schema(spec).field("items").type.value_type.field("item_id").type
-    DataType(string)
+    >>> from datetime import date
+    >>> from edp.generator import Generator, GeneratorConfig
+    >>> day = Generator(GeneratorConfig(start=date(2026, 11, 24), scale=0.0005)).day(0)
+    >>> spec = load_catalog().table(RAW_EVENTS)
+    >>> conform(day.table, spec).column_names == list(spec.column_names)
+    True
 """
 
 from __future__ import annotations
@@ -30,41 +31,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
+from edp.contracts.catalog import TableSpec, load_catalog
 from edp.errors import ContractError, TransientError
 from edp.generator.core import CLIENT_COLUMNS, DayResult
+from edp.warehouse.arrow_schema import arrow_schema
 from edp.warehouse.port import Warehouse
 
 RAW_EVENTS = "raw.user_events"
 LOAD_CHUNK_ROWS = 500_000
-
-_SCALARS: dict[str, pa.DataType] = {
-    "STRING": pa.string(),
-    "BYTES": pa.binary(),
-    "INT64": pa.int64(),
-    "FLOAT64": pa.float64(),
-    "BOOL": pa.bool_(),
-    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-    "DATE": pa.date32(),
-    "TIME": pa.time64("us"),
-    "DATETIME": pa.timestamp("us"),
-    "JSON": pa.string(),
-}
-
-
-def _arrow_type(spec: FieldSpec) -> pa.DataType:
-    if spec.type == "RECORD":
-        base: pa.DataType = pa.struct([pa.field(f.name, _arrow_type(f)) for f in spec.fields])
-    elif spec.type in ("NUMERIC", "BIGNUMERIC"):
-        base = pa.decimal128(spec.precision or 38, spec.scale if spec.scale is not None else 9)
-    else:
-        base = _SCALARS[spec.type]
-    return pa.list_(base) if spec.mode == "REPEATED" else base
-
-
-def arrow_schema(spec: TableSpec) -> pa.Schema:
-    """The Arrow schema of a catalogue table (JSON as string, REPEATED as list)."""
-    return pa.schema([pa.field(f.name, _arrow_type(f)) for f in spec.fields])
 
 
 def _conform_column(
