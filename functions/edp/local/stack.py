@@ -23,6 +23,8 @@ functions, the CDC reader, the stream loader, ...). Adding one is one file in
 Components start in ``order`` and stop in reverse. ``ctx.env`` is the environment every child
 process gets (the emulator host, the project, the state folder, ...); components add to it, and
 ``ctx.values`` shares facts (``postgres_dsn``, ``functions`` URLs) with the components after them.
+Use :meth:`StackContext.export` for variables this process must see too (it refreshes
+``ctx.settings``).
 Long-running work belongs in child processes started with :meth:`StackContext.spawn` (own process
 group, log file under ``<state>/logs``), so a Ctrl-C of ``edp dev`` leaves nothing behind.
 """
@@ -81,6 +83,20 @@ class StackContext:
     values: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
     port_base: int | None = None
+
+    def export(self, **variables: str) -> None:
+        """Set environment variables for every later child *and* for this process.
+
+        The settings are re-read afterwards (:attr:`settings` is refreshed), so in-process
+        components started later (creating topics, connecting clients) see the same values as
+        the children, e.g. ``PUBSUB_EMULATOR_HOST``.
+        """
+        from edp.settings import get_settings
+
+        self.env.update(variables)
+        os.environ.update(variables)
+        get_settings.cache_clear()
+        self.settings = get_settings()
 
     def child_env(self) -> dict[str, str]:
         """Our environment plus :attr:`env` (what child processes get)."""

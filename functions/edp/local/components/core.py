@@ -23,7 +23,7 @@ class PubSub(Component):
         self.emulator = PubSubEmulator(
             ctx.settings.project, log_path=ctx.log_dir / "pubsub-emulator.log"
         ).start()
-        ctx.env.update(self.emulator.env())
+        ctx.export(**self.emulator.env())
         ctx.values["pubsub_emulator_host"] = self.emulator.host
         ctx.endpoints["pubsub"] = self.emulator.host
 
@@ -58,7 +58,7 @@ class Postgres(Component):
         self.cluster = PostgresCluster(ctx.state_dir / "postgres").start()
         ctx.values["postgres"] = self.cluster
         ctx.values["postgres_dsn"] = self.cluster.dsn
-        ctx.env["EDP_CDC_SOURCE_DSN"] = self.cluster.dsn
+        ctx.export(EDP_CDC_SOURCE_DSN=self.cluster.dsn)
         ctx.endpoints["postgres"] = self.cluster.url
 
     def stop(self) -> None:
@@ -87,14 +87,9 @@ class Topics(Component):
 
     def start(self, ctx: StackContext) -> None:
         from edp.bus import build_topology, ensure_topology
-        from edp.bus.clients import clear_client_cache
-        from edp.settings import Settings
 
-        host = ctx.values.get("pubsub_emulator_host")
-        settings = Settings(PUBSUB_EMULATOR_HOST=host) if host else ctx.settings
-        clear_client_cache()
-        topology = build_topology(settings)
-        report = ensure_topology(topology, settings=settings)
+        topology = build_topology(ctx.settings)
+        report = ensure_topology(topology, settings=ctx.settings)
         self.detail = (
             f"{len(topology.topics)} topics, {len(topology.subscriptions)} subscriptions "
             f"({len(report.created)} created)"
