@@ -6,7 +6,7 @@ commands are ``nox -s demo`` and ``nox -s tests``. Arguments after ``--`` go to 
 ``nox -s tests -- tests/bus -x``, ``nox -s bench -- generate``.
 
 Helper environments that cannot share the main venv (their pins conflict with ours) are built by
-their own sessions below.
+the tests that need them on first use (Beam: ``beam_tests``; workflows-emulator: ``workflows``).
 """
 
 from __future__ import annotations
@@ -61,3 +61,20 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks (all, or the key prefixes after ``--``); writes docs/benchmarks.*."""
     _install_project(session)
     session.run("python", "-m", "edp.bench", *session.posargs)
+
+
+@nox.session(name="beam_tests", venv_backend="none")
+def beam_tests(session: nox.Session) -> None:
+    """The Beam job's tests in their own venv (``.nox/beam``: apache-beam pins clash with ours).
+
+    ``tests/beam/beam_venv.py`` builds the venv with uv on first use; the main ``tests`` session
+    also runs these tests (through ``tests/beam/test_beam_suite.py``).
+    """
+    session.run("python", "tests/beam/beam_venv.py", "--pytest", *session.posargs)
+
+
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """Only the Cloud Workflows tests (the workflows-emulator venv is built on first use)."""
+    _install_project(session)
+    session.run("python", "-m", "pytest", "tests/workflows", *session.posargs)
