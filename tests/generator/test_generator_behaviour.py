@@ -139,6 +139,27 @@ def test_sessions_have_thirty_minute_semantics_and_one_identity(week: pa.Table) 
     assert row["sessions"] > 10_000
 
 
+def test_one_device_starts_a_new_session_only_after_thirty_idle_minutes(week: pa.Table) -> None:
+    [row] = query(
+        week,
+        """
+        WITH sessions AS (
+          SELECT anonymous_id, session_id, day, MIN(event_timestamp) AS first_at,
+                 MAX(event_timestamp) AS last_at
+          FROM t WHERE session_id IS NOT NULL GROUP BY ALL),
+        follows AS (  -- within one generated day (days are independent streams)
+          SELECT first_at - LAG(last_at) OVER (
+                   PARTITION BY anonymous_id, day ORDER BY first_at) AS idle
+          FROM sessions)
+        SELECT COUNT(idle) AS repeats,
+               COUNT(*) FILTER (WHERE idle < INTERVAL 29 MINUTE) AS too_close
+        FROM follows
+        """,
+    )
+    assert row["repeats"] > 1_000
+    assert row["too_close"] == 0
+
+
 def test_client_realism_ids_skew_and_anonymous_share(week: pa.Table) -> None:
     [row] = query(
         week,

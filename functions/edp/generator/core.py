@@ -372,8 +372,27 @@ class _DayBuilder:
         gaps[self.is_refund] = rng.uniform(3_600, 30 * 3_600, int(self.is_refund.sum()))
         csum = np.cumsum((gaps * US).astype(np.int64))
         since_start = csum - np.repeat(csum[self.first], self.per_session)
-        true_us: Int = self.day_start_us + self.s.start_us[self.sess] + since_start
+        last = self.first + self.per_session - 1 - self.counts[:, SL["refund"]]
+        start = self._separate_device_sessions(since_start[last])
+        true_us: Int = self.day_start_us + start[self.sess] + since_start
         return true_us
+
+    def _separate_device_sessions(self, duration: Int) -> Int:
+        """Session starts, moved so that one device's sessions never overlap and follow each
+        other after 30+ minutes of inactivity (else they would be one GA4 session)."""
+        s, ns = self.s, self.n_sessions
+        start = s.start_us.copy()
+        device = np.where(s.user >= 0, s.user * 3 + s.platform, -1 - np.arange(ns))
+        pause = int(THIRTY_MIN_S * US) + self.rng.integers(MINUTE_US, 20 * MINUTE_US, ns)
+        for _ in range(20):  # each pass fixes one link of a chain; chains are short
+            order = np.lexsort((start, device))
+            dev, st = device[order], start[order]
+            earliest = st[:-1] + duration[order][:-1] + pause[order][1:]
+            late = (dev[1:] == dev[:-1]) & (st[1:] < earliest)
+            if not late.any():
+                break
+            start[order[1:][late]] = earliest[late]
+        return start
 
     def items(self) -> None:
         """Products of every event: viewed ones (the cart is the first of them), list items."""
