@@ -121,6 +121,24 @@ def test_sigterm_stops_the_stack_too(tmp_path: Path) -> None:
     assert _children_of(proc.pid) == []
 
 
+def test_even_kill_9_of_edp_dev_leaves_no_process(tmp_path: Path) -> None:
+    # No cleanup code runs on SIGKILL: the kernel's parent-death signal must take the children
+    # down, and their own children (PostgreSQL backends, gunicorn workers) follow them.
+    state = tmp_path / "state"
+    proc = _dev(state, "--only", "pubsub", "--only", "postgres", "--only", "functions")
+    try:
+        pids: dict[str, int] = _wait_ready(proc, state)["processes"]
+        assert "postgres" in pids
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for name, pid in pids.items():
+        wait_until(lambda pid=pid: _group_gone(pid), timeout=60, what=f"{name} to die")
+
+
 def test_dev_check_starts_reports_and_stops(tmp_path: Path) -> None:
     state = tmp_path / "state"
     proc = _dev(state, "--check", "--only", "pubsub", "--only", "topology")
