@@ -74,7 +74,7 @@ class Funnel:
     p_checkout: float = 0.55
     p_shipping: float = 0.86
     p_payment: float = 0.88
-    p_purchase: float = 0.83
+    p_purchase: float = 0.79
     p_refund: float = 0.03
     p_login_returning: float = 0.15  # returning session starts logged out, then logs in
     anonymous_share: float = 0.04  # sessions of never-identified visitors
