@@ -185,16 +185,13 @@ class CdcFlusher:
             now = time.monotonic()
             if self._due():
                 self.flush()
-            if got:
+            if got or self._buffer:
                 idle_since = None
             else:
                 idle_since = idle_since or now
-                if (
-                    until_idle_s is not None
-                    and not self._buffer
-                    and now - idle_since >= until_idle_s
-                ):
+                if until_idle_s is not None and now - idle_since >= until_idle_s:
                     break
+            if not got:
                 time.sleep(0.02)
             if max_run_s is not None and now - start >= max_run_s:
                 break

@@ -438,7 +438,7 @@ class CdcReader:
             # The stream buffer is drained: everything the server sent is handled.
             assert self._sink is not None
             self._sink.flush()
-            self._ack_ready(rcur)
+            self._ack_ready(rcur, force=True)
             now = time.monotonic()
             if now >= next_heartbeat:
                 next_heartbeat = self._heartbeat(rcur, admin, idle=True)
