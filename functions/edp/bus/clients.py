@@ -94,7 +94,7 @@ def build_publisher(
         tuning: Batching and flow-control knobs.
         channel: A ready gRPC channel to use instead (e.g. one with interceptors).
     """
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1 import PublisherClient
     from google.cloud.pubsub_v1.types import (
         BatchSettings,
         LimitExceededBehavior,
@@ -109,7 +109,7 @@ def build_publisher(
         channel = _emulator_channel(emulator_host)
     if channel is not None:
         kwargs["transport"] = PublisherGrpcTransport(channel=channel)
-    return pubsub_v1.PublisherClient(
+    return PublisherClient(
         batch_settings=BatchSettings(
             max_bytes=t.max_bytes, max_latency=t.max_latency_s, max_messages=t.max_messages
         ),
@@ -127,14 +127,14 @@ def build_publisher(
 
 def build_subscriber(*, emulator_host: str | None = None, channel: Any | None = None) -> Any:
     """A new, uncached ``SubscriberClient`` (prefer :func:`get_subscriber`)."""
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1 import SubscriberClient
     from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
 
     if channel is None and emulator_host:
         channel = _emulator_channel(emulator_host)
     if channel is None:
-        return pubsub_v1.SubscriberClient()
-    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+        return SubscriberClient()
+    return SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
 
 @lru_cache(maxsize=16)
