@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -109,7 +110,10 @@ def test_http_sender_posts_every_event_with_the_write_key(
 
 
 def test_http_sender_reports_an_endpoint_that_is_down(small_day: pa.Table) -> None:
-    sender = HttpSender(url="http://127.0.0.1:9", concurrency=2, max_retries=1, timeout_s=1)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sender = HttpSender(url=f"http://127.0.0.1:{port}", concurrency=2, max_retries=1, timeout_s=1)
     with pytest.raises(TransientError):
         send_http(sender, [small_day.slice(0, 100)], batch_size=50)
 
