@@ -78,3 +78,26 @@ def workflows(session: nox.Session) -> None:
     """Only the Cloud Workflows tests (the workflows-emulator venv is built on first use)."""
     _install_project(session)
     session.run("python", "-m", "pytest", "tests/workflows", *session.posargs)
+
+
+@nox.session
+def infra(session: nox.Session) -> None:
+    """Static checks of terraform/ and gke/: fmt, HCL against schemas/ and settings, checkov,
+    Kubernetes schema validation (checkov's own venv is built by tests/infra on first use)."""
+    _install_project(session)
+    session.run("python", "-m", "pytest", "tests/infra", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def requirements(session: nox.Session) -> None:
+    """Regenerate functions/requirements.txt (what Cloud Functions installs) from pyproject."""
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "dependencies"
+    ]
+    header = (
+        "# Generated from pyproject.toml [project].dependencies: what Cloud Functions installs.\n"
+        "# Regenerate with `nox -s requirements`; tests/infra checks they agree.\n"
+    )
+    (ROOT / "functions" / "requirements.txt").write_text(header + "\n".join(deps) + "\n")

@@ -34,8 +34,13 @@ def test_overlays_render(rendered_overlays: dict[str, Path]) -> None:
     assert set(rendered_overlays) >= {"dev", "prod"}
     for path in rendered_overlays.values():
         kinds = {d["kind"] for d in _docs(path)}
-        assert {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-                "FlinkDeployment", "Job"} <= kinds
+        assert {
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "FlinkDeployment",
+            "Job",
+        } <= kinds
 
 
 def test_manifests_validate_against_kubernetes_schemas(
@@ -46,8 +51,14 @@ def test_manifests_validate_against_kubernetes_schemas(
         target = tmp_path / f"{env}-builtin.yaml"
         target.write_text(yaml.safe_dump_all(builtin), encoding="utf-8")
         result = subprocess.run(
-            [str(infra_bin / "kubernetes-validate"), "-k", KUBERNETES_VERSION, "--strict",
-             "--quiet", str(target)],
+            [
+                str(infra_bin / "kubernetes-validate"),
+                "-k",
+                KUBERNETES_VERSION,
+                "--strict",
+                "--quiet",
+                str(target),
+            ],
             capture_output=True,
             text=True,
             timeout=300,
@@ -126,8 +137,11 @@ def test_debezium_is_a_single_recreated_replica(rendered_overlays: dict[str, Pat
     assert deployment["template"]["spec"]["terminationGracePeriodSeconds"] == 60
     pdb = _one(docs, "PodDisruptionBudget", "debezium-server")["spec"]
     assert pdb["maxUnavailable"] == 0
-    config = next(d for d in docs if d["kind"] == "ConfigMap"
-                  and d["metadata"]["name"].startswith("debezium-config"))
+    config = next(
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("debezium-config")
+    )
     assert "debezium.sink.type=pubsub" in config["data"]["application.properties"]
 
 
@@ -137,9 +151,15 @@ def test_beam_runs_on_the_spot_pool_with_the_sdk_worker_pool(
     docs = _docs(rendered_overlays["prod"])
     flink = _one(docs, "FlinkDeployment", "edp-stream-load")["spec"]
     tolerations = flink["podTemplate"]["spec"]["tolerations"]
-    assert {"key": "workload", "operator": "Equal", "value": "pipeline",
-            "effect": "NoSchedule"} in tolerations
-    assert flink["podTemplate"]["spec"]["nodeSelector"] == {"cloud.google.com/gke-nodepool": "pipeline"}
+    assert {
+        "key": "workload",
+        "operator": "Equal",
+        "value": "pipeline",
+        "effect": "NoSchedule",
+    } in tolerations
+    assert flink["podTemplate"]["spec"]["nodeSelector"] == {
+        "cloud.google.com/gke-nodepool": "pipeline"
+    }
     sidecar = flink["taskManagerPodTemplate"]["spec"]["containers"][0]
     assert sidecar["args"] == ["--worker_pool"]
     assert sidecar["ports"][0]["containerPort"] == 50000
@@ -150,8 +170,9 @@ def test_beam_runs_on_the_spot_pool_with_the_sdk_worker_pool(
     assert "--environment_config=localhost:50000" in args
 
 
-@pytest.mark.parametrize("dockerfile", sorted((ROOT / "gke" / "images").glob("*.Dockerfile")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "dockerfile", sorted((ROOT / "gke" / "images").glob("*.Dockerfile")), ids=lambda p: p.name
+)
 def test_dockerfiles_are_multistage_nonroot_and_pinned(dockerfile: Path) -> None:
     lines = [ln.strip() for ln in dockerfile.read_text(encoding="utf-8").splitlines()]
     froms = [ln for ln in lines if ln.upper().startswith("FROM ")]

@@ -104,7 +104,9 @@ def _role_lists(text: Any) -> Iterator[tuple[str, list[str]]]:
         for role, members in text.items():
             yield _unq(role), _members(" ".join(members))
         return
-    for role, members in re.findall(r'"(roles/[\w.]+)"\s*(?:=|:)\s*\[((?:[^\[\]]|\[[^\]]*\])*)\]', _text(text)):
+    for role, members in re.findall(
+        r'"(roles/[\w.]+)"\s*(?:=|:)\s*\[((?:[^\[\]]|\[[^\]]*\])*)\]', _text(text)
+    ):
         yield role, _members(members)
 
 
@@ -246,14 +248,15 @@ def test_every_function_env_var_is_a_setting() -> None:
 
 def test_literal_function_env_values_validate() -> None:
     literals = {
-        name: _unq(value)
-        for name, value in _locals()["common_env"].items()
-        if "${" not in value
+        name: _unq(value) for name, value in _locals()["common_env"].items() if "${" not in value
     }
     assert literals["EDP_WAREHOUSE"] == "bigquery"
-    settings = Settings(_env_file=None, **{  # type: ignore[call-arg]
-        _field_for_env(name): value for name, value in literals.items()
-    })
+    settings = Settings(
+        _env_file=None,
+        **{  # type: ignore[call-arg]
+            _field_for_env(name): value for name, value in literals.items()
+        },
+    )
     assert settings.warehouse == "bigquery"
     assert settings.metrics_exporter == "cloud_monitoring"
 
@@ -345,7 +348,9 @@ def test_pubsub_resources_equal_the_code_topology() -> None:
     assert tf_topic_keys == {t.key for t in topology.topics}
     assert '"${var.pubsub.cdc_topic_prefix}.${t}"' in locals_["cdc_topics"]
     for table in tables:
-        assert topology.topic(f"cdc:{table}").name == f"{defaults['pubsub.cdc_topic_prefix']}.{table}"
+        assert (
+            topology.topic(f"cdc:{table}").name == f"{defaults['pubsub.cdc_topic_prefix']}.{table}"
+        )
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -440,7 +445,10 @@ def _actual_grants() -> set[tuple[str, str, str]]:
         if name != "workload":
             grants |= {(m, _unq(res["role"]), "project") for m in _members(str(res["member"]))}
     repo_iam = _resources("google_artifact_registry_repository_iam_member")["reader"]
-    grants |= {(m, "roles/artifactregistry.reader", "repository:images") for m in _members(str(repo_iam["for_each"]))}
+    grants |= {
+        (m, "roles/artifactregistry.reader", "repository:images")
+        for m in _members(str(repo_iam["for_each"]))
+    }
     for role, members in _role_lists(locals_["flink_bucket_iam"]):
         grants |= {(m, role, "bucket:flink") for m in members}
     return grants
@@ -474,8 +482,17 @@ def test_workflow_env_vars_are_set_by_terraform() -> None:
 
 def test_checkov_terraform_has_no_failed_check(infra_bin: Path) -> None:
     result = subprocess.run(
-        [str(infra_bin / "checkov"), "-d", str(TF), "--framework", "terraform", "--skip-download",
-         "--compact", "-o", "json"],
+        [
+            str(infra_bin / "checkov"),
+            "-d",
+            str(TF),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--compact",
+            "-o",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
