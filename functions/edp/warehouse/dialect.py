@@ -14,7 +14,8 @@ named parameters (``@day``). This module turns it into
                                             that returns ``o - 1`` (0-based like BigQuery)
   ``EXTRACT(DAYOFWEEK FROM d)``             Sunday = 0 / ``+ 1`` (Sunday = 1 .. Saturday = 7)
   ``EXTRACT(WEEK FROM d)``                  ISO week / ``strftime(d, '%U')`` (Sunday weeks,
-                                            days before the first Sunday are week 0)
+                                            days before the first Sunday are week 0);
+                                            ``ISOWEEK`` -> DuckDB's ``WEEK``
   ``DATE_ADD/DATE_SUB(d, INTERVAL n DAY)``  ``d - INTERVAL`` is a TIMESTAMP / cast to DATE
   ``DATE_TRUNC(d, WEEK(MONDAY))``           TIMESTAMP / cast to DATE (date parts only)
   ``a / b`` with ``b = 0``                  ``inf`` / raises "division by zero" like BigQuery
@@ -273,6 +274,8 @@ def _fix_extract(node: exp.Extract) -> exp.Expression:
             this="strftime", expressions=[node.expression.copy(), exp.Literal.string("%U")]
         )
         return exp.Cast(this=week, to=exp.DataType.build("BIGINT"))
+    if part == "ISOWEEK":  # DuckDB's WEEK is the ISO week
+        return exp.Extract(this=exp.var("WEEK"), expression=node.expression.copy())
     return node
 
 

@@ -335,7 +335,8 @@ class DuckDBWarehouse:
         estimated = self._estimate_sql(sql, params) if self._estimate else 0
         statement, result = self._execute_one(sql, params)
         try:
-            description = result.description or []
+            # DML/DDL return no rows, like a BigQuery DML job (DuckDB would give a Count row).
+            description = (result.description or []) if statement.kind == "select" else []
             rows = result.fetchall() if description else []
         except duckdb.Error as exc:
             raise self._error(exc, statement.sql) from exc
