@@ -22,7 +22,10 @@ def ingest(request: _flask.Request) -> _flask.Response:
     from edp.ingest.app import cached_app
 
     app = cached_app()
-    with app.request_context(request.environ):
+    # The inner app reads the body through the outer request's (length-limited) stream, so
+    # functions-framework's own after-request drain sees a consistent position.
+    environ = {**request.environ, "wsgi.input": request.stream, "wsgi.input_terminated": True}
+    with app.request_context(environ):
         return app.full_dispatch_request()
 
 

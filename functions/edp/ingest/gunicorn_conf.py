@@ -34,3 +34,4 @@ def worker_exit(server: Any, worker: Any) -> None:
     from edp.ingest.wsgi import shutdown
 
     shutdown()
+    server.log.info("ingest worker %s: publisher flushed and closed", worker.pid)

@@ -283,7 +283,11 @@ class PubSubPublisher:
         """Raise :class:`PublishError` unless the topic exists and the bus answers quickly."""
         api = self._api()
         try:
-            api.get_topic(request={"topic": self._path(topic)}, timeout=min(2.0, self._timeout_s))
+            api.get_topic(
+                request={"topic": self._path(topic)},
+                timeout=min(2.0, self._timeout_s),
+                retry=None,  # a probe: answer now, never retry for a minute
+            )
         except Exception as exc:  # same rationale as publish()
             raise PublishError(f"topic {topic!r} not reachable: {_describe(exc)}") from exc
 
