@@ -14,6 +14,7 @@ from __future__ import annotations
 import typer
 
 from edp.cli import cdc as cdc_cli
+from edp.cli import demo as demo_cli
 from edp.cli import dev
 from edp.cli import etl as etl_cli
 from edp.cli import generate as generate_cli
@@ -34,6 +35,7 @@ app.add_typer(etl_cli.app, name="etl")
 app.add_typer(load_cli.app, name="load")
 app.add_typer(schemas_cli.app, name="schemas")
 app.command("generate")(generate_cli.generate)
+app.command("demo")(demo_cli.demo)
 
 
 @app.callback()
