@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,17 @@ import pytest
 
 from edp.local.components.functions import entry_points
 from edp.local.processes import port_open, wait_until
+
+
+@pytest.fixture
+def state() -> Iterator[Path]:
+    """A state folder outside pytest's 0700 temp root (as root, PostgreSQL runs as another user
+    that must reach it, and a concurrent pytest session resets that root's mode)."""
+    folder = Path(tempfile.mkdtemp(prefix="edp-dev-test-"))
+    try:
+        yield folder / "state"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _dev(state: Path, *args: str) -> subprocess.Popen[str]:
@@ -67,8 +81,7 @@ def _wait_ready(proc: subprocess.Popen[str], state: Path) -> dict[str, Any]:
     return doc
 
 
-def test_dev_serves_the_stack_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def test_dev_serves_the_stack_and_ctrl_c_leaves_no_process(state: Path) -> None:
     proc = _dev(state)
     try:
         doc = _wait_ready(proc, state)
@@ -103,8 +116,7 @@ def test_dev_serves_the_stack_and_ctrl_c_leaves_no_process(tmp_path: Path) -> No
     assert not (state / "dev.json").exists()
 
 
-def test_sigterm_stops_the_stack_too(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def test_sigterm_stops_the_stack_too(state: Path) -> None:
     proc = _dev(state, "--only", "pubsub", "--only", "postgres")
     try:
         pids: dict[str, int] = _wait_ready(proc, state)["processes"]
@@ -121,10 +133,9 @@ def test_sigterm_stops_the_stack_too(tmp_path: Path) -> None:
     assert _children_of(proc.pid) == []
 
 
-def test_even_kill_9_of_edp_dev_leaves_no_process(tmp_path: Path) -> None:
+def test_even_kill_9_of_edp_dev_leaves_no_process(state: Path) -> None:
     # No cleanup code runs on SIGKILL: the kernel's parent-death signal must take the children
     # down, and their own children (PostgreSQL backends, gunicorn workers) follow them.
-    state = tmp_path / "state"
     proc = _dev(state, "--only", "pubsub", "--only", "postgres", "--only", "functions")
     try:
         pids: dict[str, int] = _wait_ready(proc, state)["processes"]
@@ -139,8 +150,7 @@ def test_even_kill_9_of_edp_dev_leaves_no_process(tmp_path: Path) -> None:
         wait_until(lambda pid=pid: _group_gone(pid), timeout=60, what=f"{name} to die")
 
 
-def test_dev_check_starts_reports_and_stops(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def test_dev_check_starts_reports_and_stops(state: Path) -> None:
     proc = _dev(state, "--check", "--only", "pubsub", "--only", "topology")
     output, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, output
@@ -149,8 +159,8 @@ def test_dev_check_starts_reports_and_stops(tmp_path: Path) -> None:
     assert not (state / "dev.json").exists()
 
 
-def test_dev_refuses_unknown_components(tmp_path: Path) -> None:
-    proc = _dev(tmp_path / "state", "--check", "--only", "nope")
+def test_dev_refuses_unknown_components(state: Path) -> None:
+    proc = _dev(state, "--check", "--only", "nope")
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "unknown component" in output
