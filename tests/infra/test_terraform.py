@@ -468,12 +468,23 @@ def test_no_service_account_keys_are_created() -> None:
 
 # --- workflows ---------------------------------------------------------------------------------
 
+# Set by Cloud Workflows itself for every execution.
+WORKFLOWS_BUILTIN_ENV = {
+    "GOOGLE_CLOUD_PROJECT_ID",
+    "GOOGLE_CLOUD_PROJECT_NUMBER",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_CLOUD_WORKFLOW_ID",
+    "GOOGLE_CLOUD_WORKFLOW_REVISION_ID",
+    "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID",
+}
+
 
 def test_workflow_env_vars_are_set_by_terraform() -> None:
     source = (ROOT / "workflows" / "daily_etl.yaml").read_text(encoding="utf-8")
-    used = set(re.findall(r'sys\.get_env\("(\w+)"\)', source))
+    used = set(re.findall(r'sys\.get_env\("(\w+)"\)', source)) - WORKFLOWS_BUILTIN_ENV
     workflow = _resources("google_workflows_workflow")["daily_etl"]
-    provided = set(re.findall(r"(\w+)\s*=", str(workflow["user_env_vars"])))
+    env = workflow["user_env_vars"]
+    provided = set(env if isinstance(env, dict) else re.findall(r"(\w+)\s*=", str(env)))
     assert used, "the workflow reads no env var: values must come via sys.get_env"
     assert used <= provided, f"not set by Terraform: {sorted(used - provided)}"
 
