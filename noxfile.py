@@ -47,13 +47,10 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The local platform's main job: ``edp demo`` (replay traffic end to end, write the report).
 
-    Until the demo exists this runs the stack itself (``edp dev``) until Ctrl-C.
+    ``edp dev`` runs the same stack without traffic, until Ctrl-C.
     """
     _install_project(session, ".[local]")
-    if (ROOT / "functions/edp/cli/demo.py").exists():
-        session.run("edp", "demo", *session.posargs)
-    else:
-        session.run("edp", "dev", *session.posargs)
+    session.run("edp", "demo", *session.posargs)
 
 
 @nox.session
