@@ -131,6 +131,17 @@ def test_ground_truth_file_lists_every_incident(incident_run: Generator, tmp_pat
     assert doc["daily_events"] == {"2026-11-24": incident_run.result.table.num_rows}  # type: ignore[attr-defined]
 
 
+def test_generating_a_day_again_does_not_duplicate_its_ground_truth() -> None:
+    config = GeneratorConfig(
+        start=INCIDENT_DAY, scale=0.0005, seed=1, incidents=parse_incidents("outage")
+    )
+    gen = Generator(config)
+    first = gen.day(0).num_rows
+    assert gen.day(0).num_rows == first
+    doc = json.loads(gen.ground_truth.to_json())
+    assert len(doc["incidents"]) == 1 and doc["daily_events"] == {"2026-11-24": first}
+
+
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [

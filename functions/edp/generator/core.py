@@ -11,7 +11,7 @@ The day is built session-first, then expanded to events with ``np.repeat``:
 3. **events**: one row per (session, slot, k) with the event type, time (session start +
    lognormal think times, all gaps < 30 min so ``session_id`` has GA4's 30-minute semantics),
    items (viewed products; the cart for view_cart..purchase), value, transaction_id, page and
-   JSON properties taken from small dictionaries;
+   JSON params taken from small dictionaries;
 4. **client realism**: device clock skew (a few clocks hours off), SDK batching delay,
    network latency; the server fields are filled the way ingest fills them
    (``event_timestamp = received_at - (sent_at - client_timestamp)``);

@@ -148,6 +148,10 @@ class GroundTruth:
             affected_events=int(affected_events),
             description=_DESCRIPTIONS[incident.type],
         )
+        # generating a day again replaces its record instead of listing the incident twice
+        self.incidents = [
+            i for i in self.incidents if (i["type"], i["start"]) != (entry["type"], entry["start"])
+        ]
         self.incidents.append(entry)
 
     def to_json(self) -> str:
