@@ -156,6 +156,9 @@ class _GroupCommit:
             self._send([m for slot in group for m in slot.messages])
         except PublishError as exc:
             error = exc
+        except Exception as exc:  # never leave the group stuck on an unexpected failure
+            error = PublishError(f"publish failed: {_describe(exc)}")
+            error.__cause__ = exc
         with self._lock:
             successor = self._queue.popleft() if self._queue else None
             if successor is None:
@@ -256,7 +259,12 @@ class PubSubPublisher:
         """One Publish RPC with every message, retried on transient codes within the budget."""
         import grpc
 
-        self._api()
+        try:
+            self._api()
+        except PublishError:
+            raise
+        except Exception as exc:  # credentials, channel set-up: the bus is unusable right now
+            raise PublishError(f"cannot create the Pub/Sub client: {_describe(exc)}") from exc
         msg_cls = self._message_cls
         request = self._request_cls(
             topic=self._path(topic),
@@ -281,8 +289,8 @@ class PubSubPublisher:
 
     def check(self, topic: str) -> None:
         """Raise :class:`PublishError` unless the topic exists and the bus answers quickly."""
-        api = self._api()
         try:
+            api = self._api()
             api.get_topic(
                 request={"topic": self._path(topic)},
                 timeout=min(2.0, self._timeout_s),
