@@ -89,8 +89,7 @@ def _chart_throughput(data: ReportData, facts: RunFacts) -> _Chart:
         )
     fig.update_layout(
         **_layout(
-            f"Events per second during the replay of {facts.live_day} "
-            f"(24 h in {facts.replay_seconds:.0f} s)",
+            f"Events per second, {facts.live_day} replayed in {facts.replay_seconds:.0f} s",
             xaxis_title="seconds since the replay started",
             yaxis_title="events / s",
         )
@@ -120,7 +119,9 @@ def _chart_funnel(data: ReportData, facts: RunFacts) -> _Chart:
                 marker={"color": color},
             )
         )
-    fig.update_layout(**_layout(f"Conversion funnel, {data.first_day} to {data.last_day}"))
+    fig.update_layout(
+        **_layout(f"Conversion funnel, {data.first_day} to {data.last_day}"), funnelmode="group"
+    )
     return (
         "funnel",
         "mart.conversion_funnel (all devices), summed over the reporting days; "
@@ -159,11 +160,14 @@ def _chart_retention(data: ReportData, facts: RunFacts) -> _Chart:
     """Retention heatmap."""
     import plotly.graph_objects as go
 
-    cohorts = sorted({str(r["cohort_start"]) for r in data.retention})
-    periods = sorted({int(r["period_number"]) for r in data.retention})
+    rows = [
+        r for r in data.retention if int(r["period_number"]) > 0
+    ]  # day 0 is 100 % by definition
+    cohorts = sorted({str(r["cohort_start"]) for r in rows})
+    periods = sorted({int(r["period_number"]) for r in rows})
     z: list[list[float | None]] = [[None] * len(periods) for _ in cohorts]
     text: list[list[str]] = [[""] * len(periods) for _ in cohorts]
-    for r in data.retention:
+    for r in rows:
         i, j = cohorts.index(str(r["cohort_start"])), periods.index(int(r["period_number"]))
         rate = r["retention_rate"]
         z[i][j] = None if rate is None else round(100 * float(rate), 1)
@@ -222,8 +226,7 @@ def _chart_freshness(data: ReportData, facts: RunFacts) -> _Chart:
     fig = go.Figure(go.Bar(x=centres, y=counts, width=width, marker_color=_COLORS[0]))
     fig.update_layout(
         **_layout(
-            f"Stream freshness: received by ingest -> row in raw (p50 {p50:.0f} ms, "
-            f"p99 {p99:.0f} ms)",
+            f"Stream freshness, ingest -> raw: p50 {p50:,.0f} ms, p99 {p99:,.0f} ms",
             xaxis_title="ms",
             yaxis_title="events",
             bargap=0.05,
@@ -257,7 +260,7 @@ def _chart_cdc_lag(data: ReportData, facts: RunFacts) -> _Chart:
     c50, c99 = data.cdc_lag_p
     fig.update_layout(
         **_layout(
-            f"CDC lag: PostgreSQL commit -> row in raw.cdc_* (p50 {c50:.0f} ms, p99 {c99:.0f} ms)",
+            f"CDC lag, commit -> raw.cdc_*: p50 {c50:,.0f} ms, p99 {c99:,.0f} ms",
             xaxis_title="ms",
             yaxis_title="changes",
             barmode="stack",
@@ -467,7 +470,7 @@ def render_html(
             full_html=False,
             include_plotlyjs=False,
             div_id=f"chart-{chart_id}",
-            config={"displaylogo": False, "responsive": True},
+            config={"displayModeBar": False, "responsive": True},
         )
         charts.append(
             f'<figure class="chart" data-chart="{chart_id}">{div}'

@@ -1,0 +1,204 @@
+"""``edp demo`` end to end at the small size, then its report in a real headless Chromium.
+
+One module-scoped run of the real command (a subprocess: the stack, the HTTP replay, CDC, the
+ETL over HTTP, the report); the tests then check what it wrote against the warehouse it left
+behind, open the page in Debian's chromium over DevTools, and interrupt a second run to see
+that Ctrl-C leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edp.demo.browser import check_report
+from edp.settings import Settings
+from edp.warehouse.duckdb_adapter import DuckDBWarehouse
+
+pytestmark = pytest.mark.slow
+
+CHARTS = {
+    "throughput",
+    "funnel",
+    "dau",
+    "retention",
+    "products",
+    "freshness",
+    "cdc_lag",
+    "cdc_changes",
+    "etl",
+    "orders",
+}
+
+
+@dataclass
+class DemoRun:
+    out: Path
+    state: Path
+    returncode: int
+    stderr: str
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        return dict(json.loads((self.out / "report.json").read_text()))
+
+
+def _demo_argv(out: Path, state: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "edp.cli.main",
+        "demo",
+        "--size",
+        "small",
+        "--out",
+        str(out),
+        "--state-dir",
+        str(state),
+    ]
+
+
+def _clean_env() -> dict[str, str]:
+    # The demo sets up its own emulator, database and warehouse; nothing inherited may leak in.
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("EDP_") and k not in ("PUBSUB_EMULATOR_HOST",)
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    root = tmp_path_factory.mktemp("demo")
+    out, state = root / "out", root / "state"
+    proc = subprocess.run(
+        _demo_argv(out, state),
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    yield DemoRun(out, state, proc.returncode, proc.stderr)
+
+
+def test_demo_exits_zero_and_writes_the_report(demo_run: DemoRun) -> None:
+    assert demo_run.returncode == 0, demo_run.stderr[-4000:]
+    for name in ("index.html", "summary.md", "report.json"):
+        assert (demo_run.out / name).stat().st_size > 0
+    summary = (demo_run.out / "summary.md").read_text()
+    assert "| loss accounting | balances |" in summary
+
+
+def test_loss_accounting_balances(demo_run: DemoRun) -> None:
+    acc = demo_run.figures["accounting"]
+    assert acc["sent"] > 1000
+    assert acc["unanswered"] == 0
+    assert acc["sent"] == acc["accepted"] + acc["refused"]
+    # every deliberately malformed event was refused, nothing valid was
+    assert acc["malformed"] > 0
+    assert acc["refused"] == acc["malformed"]
+    assert acc["bad_topic_messages"] == acc["refused"]
+    assert acc["accepted_distinct"] == acc["raw_distinct"]
+    assert acc["missing_in_raw"] == 0
+    assert acc["unexpected_in_raw"] == 0
+    assert acc["balances"] is True
+
+
+def test_report_figures_match_the_warehouse_left_behind(demo_run: DemoRun) -> None:
+    """The report's counts are the warehouse's: recount them independently."""
+    figures = demo_run.figures
+    settings = Settings(_env_file=None, EDP_STATE_DIR=str(demo_run.state))  # type: ignore[call-arg]
+    wh = DuckDBWarehouse(demo_run.state / "warehouse.duckdb", settings=settings, read_only=True)
+    try:
+        raw = wh.query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids, "
+            "COUNTIF(loaded_at IS NOT NULL) AS streamed "
+            "FROM raw.user_events WHERE event_timestamp >= TIMESTAMP '2000-01-01'"
+        ).rows[0]
+        runs = wh.query(
+            "SELECT COUNT(*) AS n, COUNTIF(status = 'success') AS ok FROM monitoring.pipeline_runs "
+            "WHERE started_at >= TIMESTAMP '2000-01-01'"
+        ).rows[0]
+        dau = wh.query(
+            "SELECT COUNT(*) AS n FROM mart.daily_active_users "
+            "WHERE report_date >= DATE '2000-01-01'"
+        ).scalar()
+        cdc = wh.query(
+            "SELECT COUNT(*) AS n FROM raw.cdc_orders WHERE source_ts >= TIMESTAMP '2000-01-01'"
+        ).scalar()
+    finally:
+        wh.close()
+    acc = figures["accounting"]
+    assert raw["streamed"] == acc["raw_rows"] == figures["live_rows"]
+    assert raw["n"] == figures["history_rows"] + figures["live_rows"]
+    assert raw["ids"] == raw["n"] - (acc["raw_rows"] - acc["raw_distinct"])
+    assert runs["n"] >= 7 and runs["ok"] == runs["n"]  # 2 staging + 5 mart models
+    assert dau > 0
+    assert cdc > 0
+
+
+def test_report_draws_every_chart_in_chromium(demo_run: DemoRun) -> None:
+    if shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is required (.ci/run installs it: apt-get install chromium)")
+    page = check_report(demo_run.out / "index.html")
+    assert page.errors == []
+    assert {c["id"] for c in page.charts} == CHARTS
+    for chart in page.charts:
+        assert chart["svgs"] > 0, chart
+        assert chart["traces"] > 0, chart
+        assert chart["values"] > 0, chart
+        assert chart["marks"] > 0, chart
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids whose environment or command line mention ``marker`` (the run's state folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_during_the_replay_stops_everything(tmp_path: Path) -> None:
+    out, state = tmp_path / "out", tmp_path / "state"
+    proc = subprocess.Popen(
+        _demo_argv(out, state),
+        env=_clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:
+        seen.append(line)
+        if "replay" in line and "live over HTTP" in line:
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    assert _processes_with(str(state)), "the stack should be running now"
+    time.sleep(2.0)  # mid-replay
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, "".join(seen) + rest
+    leftover = _processes_with(str(state))
+    assert leftover == [], f"processes left behind: {leftover}"
+    assert not (out / "index.html").exists()
