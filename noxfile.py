@@ -54,6 +54,23 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def screenshot(session: nox.Session) -> None:
+    """Regenerate the demo report (``docs/demo/``) and the README's picture of it
+    (``docs/demo-screenshot.png``, taken by Debian's headless chromium; apt-get install chromium).
+    Arguments after ``--`` go to ``edp demo`` (e.g. ``-- --size small``)."""
+    _install_project(session)
+    session.run("edp", "demo", "--out", "docs/demo", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "edp.demo.browser",
+        "screenshot",
+        "docs/demo/index.html",
+        "docs/demo-screenshot.png",
+    )
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (all, or the key prefixes after ``--``); writes docs/benchmarks.*."""
     _install_project(session)
