@@ -34,7 +34,7 @@ LOADED = re.compile(r"loaded (\d+) rows so far")
 
 def _start(log: Path, env: dict[str, str], subscription: str, idle_s: float | None) -> Any:
     argv = [sys.executable, "-m", "edp.load", "run", "--subscription", subscription,
-            "--no-ensure-topology", "--threads", "2"]  # fmt: skip
+            "--no-ensure-topology", "--workers", "2"]  # fmt: skip
     if idle_s is not None:
         argv += ["--exit-when-idle", str(idle_s)]
     handle = log.open("ab")

@@ -23,6 +23,7 @@ class Channel:
     def __init__(self, host: str, project: str) -> None:
         self.publisher = build_publisher(emulator_host=host)
         self.subscriber = build_subscriber(emulator_host=host)
+        self.host = host
         name = f"events-{uuid.uuid4().hex[:10]}"
         self.topic = f"projects/{project}/topics/{name}"
         self.subscription = f"projects/{project}/subscriptions/{name}"
@@ -52,8 +53,8 @@ def channel(pubsub_emulator: Any) -> Iterator[Channel]:
 
 
 def _loader(warehouse: Warehouse, channel: Channel, **kwargs: Any) -> LocalLoader:
-    config = LoaderConfig(subscription_path=channel.subscription, pull_threads=2,
-                          max_batch_delay_s=0.05)  # fmt: skip
+    config = LoaderConfig(subscription_path=channel.subscription, emulator_host=channel.host,
+                          workers=2, max_batch_delay_s=0.05)  # fmt: skip
     return LocalLoader(warehouse, config, channel.subscriber, **kwargs)
 
 

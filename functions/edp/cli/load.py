@@ -30,7 +30,7 @@ def run(
         str | None,
         typer.Option(help="Subscription id (default: settings.subscription_events_loader)."),
     ] = None,
-    threads: Annotated[int, typer.Option(min=1, max=32, help="Puller threads.")] = 3,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Pull/parse worker processes.")] = 2,
     batch_rows: Annotated[int, typer.Option(min=1, help="Most rows per warehouse write.")] = 20_000,
     batch_delay: Annotated[
         float, typer.Option(min=0.0, help="Longest wait (s) to fill a batch.")
@@ -63,7 +63,8 @@ def run(
         subscription_path=subscription_path(
             settings.project, subscription or settings.subscription_events_loader
         ),
-        pull_threads=threads,
+        emulator_host=settings.pubsub_emulator_host,
+        workers=workers,
         max_batch_rows=batch_rows,
         max_batch_delay_s=batch_delay,
         dedup_horizon_s=dedup_horizon,

@@ -7,11 +7,15 @@ acked only after its rows are durably in the warehouse**, and repeats are droppe
 
 Shape::
 
-    puller threads (N)                         writer (the calling thread)
-    Pull(max 100, return_immediately) ->       batch up to max_batch_rows / max_batch_delay_s
-    parse + validate + normalise       queue   -> dedup by event_id (bounded horizon)
-    (pure transforms)                  ----->  -> load_arrow(raw) + load_arrow(errors)
-                                               -> ack (only now) -> metrics
+    pull workers (N processes)                         writer (the calling process)
+    Pull(max 100, return_immediately) ->               batch up to max_batch_rows / delay
+    parse + validate + normalise -> Arrow    queue     -> dedup by event_id (bounded horizon)
+    (pure transforms; one core each)       -------->   -> load_arrow(raw) + load_arrow(errors)
+                                         (bounded)     -> ack (only now) -> metrics
+
+Parsing and validation are CPU-bound Python, so they run in worker *processes* (threads would
+share one core under the GIL); a worker hands over ready Arrow tables with their ack ids. Only
+the writer touches the warehouse (DuckDB allows one writing process) and only it acks.
 
 Dedup across restarts: ``raw.user_events`` is append-only, so before the first pull the loader
 reads the event_ids loaded within the dedup horizon (by ``loaded_at`` when the table has it,
@@ -21,9 +25,11 @@ and its rows are recognised and dropped. Repeats older than the horizon can reac
 de-duplicates with ROW_NUMBER anyway. Failed rows go to ``raw.user_events_errors`` with a stable
 ``error_id`` (``<message_id>:<line>``) deduplicated the same way.
 
-Memory is bounded by the queue (``max_pending_messages``) and the batch size, never by backlog.
-Shutdown (SIGTERM/SIGINT via :func:`run_until_signalled`, or setting ``stop``): pullers stop
-pulling, the writer flushes and acks what it holds, and returns.
+Memory is bounded by the queue (``max_pending_batches`` worker batches) and the batch sizes,
+never by backlog. Shutdown (SIGTERM/SIGINT via :func:`run_until_signalled`, or setting ``stop``):
+workers stop pulling and hand over what they hold, the writer writes and acks it, and returns.
+Workers ignore SIGINT/SIGTERM (the writer stops them) and exit by themselves when the writer
+dies (kill -9): what they pulled is never acked and comes back after the ack deadline.
 
 Example (against the Pub/Sub emulator and a DuckDB warehouse)::
 
@@ -34,6 +40,7 @@ Example (against the Pub/Sub emulator and a DuckDB warehouse)::
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import queue
 import signal
 import threading
@@ -72,9 +79,7 @@ MAX_ACK_IDS_PER_REQUEST = 1000
 
 
 class Subscriber(Protocol):
-    """What the loader uses of ``google.cloud.pubsub_v1.SubscriberClient``."""
-
-    def pull(self, request: Any = None, **kwargs: Any) -> Any: ...
+    """What the writer uses of ``google.cloud.pubsub_v1.SubscriberClient``."""
 
     def acknowledge(self, request: Any = None, **kwargs: Any) -> Any: ...
 
@@ -86,10 +91,13 @@ class LoaderConfig:
     """Knobs of the local loader (defaults measured on a 2-core laptop)."""
 
     subscription_path: str
-    pull_threads: int = 3
+    emulator_host: str | None = None  # None: google-cloud-pubsub's own environment lookup
+    workers: int = 2
     max_batch_rows: int = 20_000
     max_batch_delay_s: float = 0.2
-    max_pending_messages: int = 50_000
+    worker_batch_rows: int = 2_000
+    worker_batch_delay_s: float = 0.05
+    max_pending_batches: int = 32
     dedup_horizon_s: float = 6 * 3600.0
     idle_sleep_s: float = 0.02
     pull_timeout_s: float = 10.0
@@ -99,6 +107,7 @@ class LoaderConfig:
         """The config for the events subscription of the configured project."""
         settings = settings or get_settings()
         path = f"projects/{settings.project}/subscriptions/{settings.subscription_events_loader}"
+        overrides.setdefault("emulator_host", settings.pubsub_emulator_host)
         return cls(subscription_path=path, **overrides)
 
 
@@ -131,9 +140,20 @@ class CommittedBatch:
 
 
 @dataclass
-class _Pulled:
+class WorkerBatch:
+    """What a pull worker hands the writer: Arrow rows, dead letters and the ack ids."""
+
+    worker: int
     ack_ids: list[str]
-    batch: ParsedBatch
+    rows: pa.Table
+    dead_letters: list[DeadLetter]
+
+    def __len__(self) -> int:
+        return int(self.rows.num_rows) + len(self.dead_letters)
+
+
+_READY = "ready"
+_DONE = "done"
 
 
 def envelope_from_pb(received: Any) -> tuple[str, PubsubEnvelope]:
@@ -146,6 +166,82 @@ def envelope_from_pb(received: Any) -> tuple[str, PubsubEnvelope]:
         publish_time_us=stamp.seconds * 1_000_000 + stamp.nanos // 1000,
         attributes=dict(message.attributes),
     )
+
+
+# --- the pull workers (child processes) ----------------------------------------------------------
+
+
+def pull_worker(  # noqa: PLR0917 - a multiprocessing target takes positional args
+    index: int, config: LoaderConfig, raw_table: str, out: Any, stop: Any, writer_alive_r: Any
+) -> None:
+    """Child process: pull, parse and convert to Arrow until told to stop or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer decides when we stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from google.cloud.pubsub_v1.types import PullResponse
+
+    from edp.bus.clients import build_subscriber
+
+    subscriber = build_subscriber(emulator_host=config.emulator_host)
+    mapper = RawRowMapper.for_table(load_catalog().table(raw_table))
+    request = {
+        "subscription": config.subscription_path,
+        "max_messages": MAX_PULL_MESSAGES,
+        "return_immediately": True,
+    }
+    out.put((_READY, index))
+    ack_ids: list[str] = []
+    batch = ParsedBatch()
+    first_at = 0.0
+
+    def hand_over() -> None:
+        nonlocal ack_ids, batch
+        out.put(WorkerBatch(index, ack_ids, mapper.to_arrow(batch.rows), batch.dead_letters))
+        ack_ids, batch = [], ParsedBatch()
+
+    def writer_alive() -> bool:
+        # The writer holds the other end and never writes: readable means EOF, it is gone.
+        return not writer_alive_r.poll()
+
+    while not stop.is_set() and writer_alive():
+        try:
+            response = subscriber.pull(request=request, timeout=config.pull_timeout_s)
+            received = PullResponse.pb(response).received_messages
+        except Exception as exc:  # any RPC failure: back off, pull again
+            log.warning("pull failed (%s); retrying", exc)
+            stop.wait(0.5)
+            continue
+        for item in received:
+            ack_id, envelope = envelope_from_pb(item)
+            ack_ids.append(ack_id)
+            batch.extend(process_message(envelope, mapper))
+        if received and not first_at:
+            first_at = time.monotonic()
+        if ack_ids and (
+            len(batch) >= config.worker_batch_rows
+            or not received
+            or time.monotonic() - first_at >= config.worker_batch_delay_s
+        ):
+            hand_over()  # blocks while the writer is behind: bounded memory
+            first_at = 0.0
+        if not received:
+            stop.wait(config.idle_sleep_s)
+    if writer_alive():
+        if ack_ids:
+            hand_over()
+        out.put((_DONE, index))
+
+
+def _worker_context() -> Any:
+    """Workers fork from a forkserver that pre-imported the heavy modules once per process: no
+    fork of this process's gRPC / DuckDB state, and no seconds of imports per worker."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(
+        ["edp.load.local_loader", "edp.bus.clients", "google.cloud.pubsub_v1", "pyarrow"]
+    )
+    return ctx
+
+
+# --- the writer ----------------------------------------------------------------------------------
 
 
 class LocalLoader:
@@ -172,22 +268,22 @@ class LocalLoader:
         self.metrics = metrics or LoadMetrics()
         self.stats = LoaderStats()
         self._subscriber = subscriber
-        self._queue: queue.Queue[_Pulled] = queue.Queue(
-            maxsize=max(1, config.max_pending_messages // MAX_PULL_MESSAGES)
-        )
         self._events = EventIdDeduper(config.dedup_horizon_s)
         self._errors = EventIdDeduper(config.dedup_horizon_s)
         self._last_progress_log = 0.0
         self._error_id_column = "error_id" if "error_id" in self.errors_table.column_names else None
-
-    # --- setup -----------------------------------------------------------------------------
+        self._loaded_at_index = (
+            self.mapper.schema.get_field_index(self.mapper.loaded_at_column)
+            if self.mapper.loaded_at_column
+            else -1
+        )
 
     @property
     def subscriber(self) -> Subscriber:
         if self._subscriber is None:
-            from google.cloud import pubsub_v1
+            from edp.bus.clients import build_subscriber
 
-            self._subscriber = pubsub_v1.SubscriberClient()
+            self._subscriber = build_subscriber(emulator_host=self.config.emulator_host)
         return self._subscriber
 
     def warm_up(self) -> int:
@@ -219,105 +315,105 @@ class LocalLoader:
         )
         return remembered
 
-    # --- the run ---------------------------------------------------------------------------
-
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> LoaderStats:
-        """Load until ``stop`` is set (or the subscription stayed empty ``exit_when_idle_s``).
+        """Load until ``stop`` is set (or the subscription stayed empty ``exit_when_idle_s``
+        once every worker was ready). Returns after writing and acking everything pulled.
 
-        Returns after flushing and acking everything pulled.
+        Raises:
+            EdpError: a pull worker died (its log says why).
         """
         self.stats = LoaderStats()
         self.warm_up()
-        idle_since: list[float] = [time.monotonic()]
-        pullers_stop = threading.Event()
-        threads = [
-            threading.Thread(
-                target=self._pull_loop,
-                args=(pullers_stop, idle_since),
-                name=f"pull-{i}",
+        ctx = _worker_context()
+        out: Any = ctx.Queue(maxsize=self.config.max_pending_batches)
+        workers_stop = ctx.Event()
+        alive_r, alive_w = ctx.Pipe(duplex=False)  # closes when this process dies (kill -9)
+        workers = [
+            ctx.Process(
+                target=pull_worker,
+                args=(i, self.config, self.raw_table.ref, out, workers_stop, alive_r),
+                name=f"edp-load-pull-{i}",
                 daemon=True,
             )
-            for i in range(self.config.pull_threads)
+            for i in range(self.config.workers)
         ]
-        for thread in threads:
-            thread.start()
+        for worker in workers:
+            worker.start()
+        ready: set[int] = set()
+        done: set[int] = set()
+        last_activity = time.monotonic()
         try:
-            while True:
-                if stop.is_set():
-                    break
+            while not stop.is_set():
+                if self._write_one_batch(out, self.config.max_batch_delay_s, ready, done):
+                    last_activity = time.monotonic()
+                self._check_workers(workers, done)
                 if (
                     exit_when_idle_s is not None
-                    and self._queue.empty()
-                    and time.monotonic() - idle_since[0] >= exit_when_idle_s
+                    and len(ready) == len(workers)
+                    and time.monotonic() - last_activity >= exit_when_idle_s
                 ):
                     break
-                self._write_one_batch(block_s=self.config.max_batch_delay_s)
         finally:
-            pullers_stop.set()
-            # Flush everything the pullers handed over, including a put that was blocked.
-            while any(t.is_alive() for t in threads) or not self._queue.empty():
-                self._write_one_batch(block_s=0.05)
+            workers_stop.set()
+            deadline = time.monotonic() + self.config.pull_timeout_s + 10
+            while len(done) < len(workers) and time.monotonic() < deadline:
+                self._write_one_batch(out, 0.05, ready, done)
+                done |= {i for i, w in enumerate(workers) if not w.is_alive()}
+            for worker in workers:
+                worker.join(5)
+                if worker.is_alive():
+                    worker.kill()
+            alive_w.close()
+            alive_r.close()
             self.stats.finished_at = time.monotonic()
         return self.stats
 
-    def _pull_loop(self, stop: threading.Event, idle_since: list[float]) -> None:
-        from google.cloud.pubsub_v1.types import PullResponse
+    def _check_workers(self, workers: list[Any], done: set[int]) -> None:
+        for i, worker in enumerate(workers):
+            if i not in done and not worker.is_alive():
+                raise EdpError(f"pull worker {i} died (exit code {worker.exitcode})")
 
-        request = {
-            "subscription": self.config.subscription_path,
-            "max_messages": MAX_PULL_MESSAGES,
-            "return_immediately": True,
-        }
-        mapper = self.mapper
-        while not stop.is_set():
-            try:
-                response = self.subscriber.pull(request=request, timeout=self.config.pull_timeout_s)
-            except Exception as exc:  # any RPC failure: back off, pull again
-                log.warning("pull failed (%s); retrying", exc)
-                stop.wait(0.5)
-                continue
-            received = PullResponse.pb(response).received_messages
-            if not received:
-                stop.wait(self.config.idle_sleep_s)
-                continue
-            idle_since[0] = time.monotonic()
-            pulled = _Pulled(ack_ids=[], batch=ParsedBatch())
-            for item in received:
-                ack_id, envelope = envelope_from_pb(item)
-                pulled.ack_ids.append(ack_id)
-                pulled.batch.extend(process_message(envelope, mapper))
-            self._queue.put(pulled)  # blocks when the writer is behind: bounded memory
-            idle_since[0] = time.monotonic()
-
-    def _write_one_batch(self, block_s: float) -> None:
+    def _write_one_batch(self, out: Any, block_s: float, ready: set[int], done: set[int]) -> bool:
+        """Collect worker batches for up to ``block_s`` and commit them; True if any data."""
         deadline = time.monotonic() + block_s
-        pending: list[_Pulled] = []
+        pending: list[WorkerBatch] = []
         size = 0
         while size < self.config.max_batch_rows:
             timeout = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                item = out.get(timeout=timeout) if timeout > 0 else out.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(item, tuple):
+                kind, index = item
+                (ready if kind == _READY else done).add(index)
+                continue
             pending.append(item)
-            size += len(item.batch)
+            size += len(item)
         if pending:
             self._commit(pending)
+        return bool(pending)
 
-    def _commit(self, pending: list[_Pulled]) -> None:
-        rows = [row for item in pending for row in item.batch.rows]
-        dead = [d for item in pending for d in item.batch.dead_letters]
+    def _commit(self, pending: list[WorkerBatch]) -> None:
+        tables = [item.rows for item in pending if item.rows.num_rows]
+        rows = pa.concat_tables(tables) if tables else self.mapper.to_arrow([])
+        dead = [d for item in pending for d in item.dead_letters]
         ack_ids = [ack_id for item in pending for ack_id in item.ack_ids]
-        kept = self._events.filter(rows)
+        ids = rows.column("event_id").to_pylist()
+        keep = self._events.keep_mask(ids)
+        kept = rows if all(keep) else rows.filter(pa.array(keep, pa.bool_()))
         fresh_dead = (
             [d for d in dead if d.error_id not in self._errors] if self._error_id_column else dead
         )
         loaded_at_us = now_micros()
-        self.mapper.stamp_loaded_at(kept, loaded_at_us)
-        table = self.mapper.to_arrow(kept)
+        if self._loaded_at_index >= 0:
+            column = pa.array([loaded_at_us] * kept.num_rows, pa.timestamp("us", tz="UTC"))
+            kept = kept.set_column(
+                self._loaded_at_index, self.mapper.schema.field(self._loaded_at_index), column
+            )
         try:
-            if kept:
-                self.warehouse.load_arrow(self.raw_table.ref, table)
+            if kept.num_rows:
+                self.warehouse.load_arrow(self.raw_table.ref, kept)
             if fresh_dead:
                 self.warehouse.load_arrow(
                     self.errors_table.ref,
@@ -325,7 +421,7 @@ class LocalLoader:
                 )
         except EdpError as exc:
             # Nothing is acked: the messages come back. Forget the ids so they load then.
-            self._events.forget(row["event_id"] for row in kept)
+            self._events.forget(kept.column("event_id").to_pylist())
             self.stats.write_failures += 1
             log.error(
                 "warehouse write failed (%s); %d messages will be redelivered", exc, len(ack_ids)
@@ -336,20 +432,16 @@ class LocalLoader:
             return
         if self._error_id_column:
             self._errors.remember(d.error_id for d in fresh_dead)
+        duplicates = rows.num_rows - kept.num_rows
         if self.on_commit is not None:
-            self.on_commit(CommittedBatch(loaded_at_us, table, fresh_dead, len(rows) - len(kept)))
+            self.on_commit(CommittedBatch(loaded_at_us, kept, fresh_dead, duplicates))
         self._ack(ack_ids)
-        self._record(
-            kept,
-            dead,
-            duplicates=len(rows) - len(kept),
-            loaded_at_us=loaded_at_us,
-            messages=len(ack_ids),
-        )
+        self._record(kept, dead, duplicates=duplicates, loaded_at_us=loaded_at_us,
+                     messages=len(ack_ids))  # fmt: skip
 
     def _record(
         self,
-        kept: list[dict[str, Any]],
+        kept: pa.Table,
         dead: list[DeadLetter],
         *,
         duplicates: int,
@@ -362,23 +454,21 @@ class LocalLoader:
             self._last_progress_log = now
             log.info(
                 "loaded %d rows so far (%d duplicates dropped, %d dead letters)",
-                stats.rows_loaded + len(kept),
+                stats.rows_loaded + kept.num_rows,
                 stats.duplicates + duplicates,
                 stats.dead_letters + len(dead),
             )
         stats.messages += messages
-        stats.rows_loaded += len(kept)
+        stats.rows_loaded += kept.num_rows
         stats.duplicates += duplicates
         stats.dead_letters += len(dead)
         stats.batches += 1
-        freshness = _seconds_since(kept, "ingested_at", loaded_at_us)
-        lag = _seconds_since(kept, "event_timestamp", loaded_at_us)
         self.metrics.record_batch(
-            loaded=len(kept),
+            loaded=kept.num_rows,
             duplicates=duplicates,
             dead_letters=Counter(d.error_type for d in dead),
-            freshness_s=freshness,
-            lag_s=lag,
+            freshness_s=_seconds_since(kept, "ingested_at", loaded_at_us),
+            lag_s=_seconds_since(kept, "event_timestamp", loaded_at_us),
         )
 
     def _ack(self, ack_ids: list[str]) -> None:
@@ -388,7 +478,7 @@ class LocalLoader:
                 self.subscriber.acknowledge(
                     request={"subscription": self.config.subscription_path, "ack_ids": chunk}
                 )
-            except Exception as exc:  # a lost ack only means a deduped redelivery
+            except Exception as exc:  # a lost ack only means a deduplicated redelivery
                 log.warning(
                     "ack of %d messages failed (%s); they will be redelivered and deduplicated",
                     len(chunk),
@@ -410,9 +500,11 @@ class LocalLoader:
                 log.warning("nack failed (%s)", exc)
 
 
-def _seconds_since(rows: Sequence[dict[str, Any]], column: str, now_us: int) -> list[float]:
-    values = [row.get(column) for row in rows]
-    return [(now_us - v) / 1e6 for v in values if isinstance(v, int)]
+def _seconds_since(rows: pa.Table, column: str, now_us: int) -> list[float]:
+    if column not in rows.column_names or not rows.num_rows:
+        return []
+    micros = rows.column(column).cast(pa.int64()).drop_null().to_numpy()
+    return ((now_us - micros) / 1e6).tolist()  # type: ignore[no-any-return]
 
 
 def run_until_signalled(

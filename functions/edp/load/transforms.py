@@ -43,7 +43,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
@@ -541,6 +541,80 @@ def arrow_schema(table: TableSpec) -> pa.Schema:
     )
 
 
+_ONE_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _FastPlan:
+    """Row building from an already validated contract model (its values are typed already).
+
+    Used when every raw column maps onto an ``EnrichedEvent`` field with a compatible
+    requiredness, which is the case for the catalogue's raw.user_events: then the columns need
+    no per-value coercion, only timestamps -> micros, JSON -> text and records -> dicts.
+    """
+
+    names: tuple[str, ...]
+    timestamps: tuple[str, ...]
+    json: tuple[str, ...]
+    records: tuple[tuple[str, bool], ...]  # (name, repeated)
+
+    @classmethod
+    def of(cls, fields: Sequence[FieldSpec]) -> _FastPlan | None:
+        """The plan for these columns, or None when the contract model does not cover them."""
+        model_fields = EnrichedEvent.model_fields
+        for f in fields:
+            declared = model_fields.get(f.name)
+            if declared is None or (f.mode == "REQUIRED" and not declared.is_required()):
+                return None
+            if f.type == "RECORD" and not _record_covered(f, declared.annotation):
+                return None
+        return cls(
+            names=tuple(f.name for f in fields),
+            timestamps=tuple(f.name for f in fields if f.type == "TIMESTAMP"),
+            json=tuple(f.name for f in fields if f.type == "JSON"),
+            records=tuple((f.name, f.mode == "REPEATED") for f in fields if f.type == "RECORD"),
+        )
+
+    def row(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        row = {name: values.get(name) for name in self.names}
+        for name in self.timestamps:
+            moment = row[name]
+            if moment is not None:
+                row[name] = (moment - _EPOCH) // _ONE_US
+        for name in self.json:
+            if row[name] is not None:
+                row[name] = orjson.dumps(row[name], option=orjson.OPT_SORT_KEYS).decode()
+        for name, repeated in self.records:
+            value = row[name]
+            if value is None:
+                row[name] = [] if repeated else None
+            elif repeated:
+                row[name] = [dict(item.__dict__) for item in value]
+            else:
+                row[name] = dict(value.__dict__)
+        return row
+
+
+def _record_covered(spec: FieldSpec, annotation: Any) -> bool:
+    """Whether a RECORD column's sub-fields are all fields of the model type inside
+    ``annotation`` (``list[Item] | None`` -> ``Item``) with compatible requiredness."""
+    from typing import get_args
+
+    candidates = [annotation, *get_args(annotation)]
+    for candidate in list(candidates):
+        candidates.extend(get_args(candidate))
+    for candidate in candidates:
+        sub_fields = getattr(candidate, "model_fields", None)
+        if isinstance(sub_fields, dict):
+            return all(
+                f.name in sub_fields
+                and f.type not in ("TIMESTAMP", "JSON", "RECORD")
+                and (f.mode != "REQUIRED" or sub_fields[f.name].is_required())
+                for f in spec.fields
+            )
+    return False
+
+
 def _contract_reason(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
@@ -569,6 +643,7 @@ class RawRowMapper:
     publish_time_column: str | None
     loaded_at_column: str | None
     validate_contract: bool = True
+    fast: _FastPlan | None = None
 
     @classmethod
     def for_table(cls, table: TableSpec, *, validate_contract: bool = True) -> RawRowMapper:
@@ -582,14 +657,16 @@ class RawRowMapper:
             "loaded": _first_present(names, LOADED_AT_COLUMNS),
         }
         owned = {name for name in own.values() if name}
+        fields = [f for f in table.fields if f.name not in owned]
         return cls(
             table=table,
-            columns=_compile([f for f in table.fields if f.name not in owned]),
+            columns=_compile(fields),
             schema=arrow_schema(table),
             message_id_column=own["message"],
             publish_time_column=own["publish"],
             loaded_at_column=own["loaded"],
             validate_contract=validate_contract,
+            fast=_FastPlan.of(fields) if validate_contract else None,
         )
 
     def to_row(
@@ -609,10 +686,16 @@ class RawRowMapper:
             event = {**event, "device_type": normalise_device_type(event["device_type"])}
         if self.validate_contract:
             try:
-                EnrichedEvent.model_validate(event)
+                model = EnrichedEvent.model_validate(event)
             except ValidationError as exc:
                 raise RowRejected("schema_violation", _contract_reason(exc)) from None
-        row = _convert_columns(self.columns, event, "")
+            row = (
+                self.fast.row(model.__dict__)
+                if self.fast is not None
+                else _convert_columns(self.columns, event, "")
+            )
+        else:
+            row = _convert_columns(self.columns, event, "")
         event_id = row.get("event_id")
         if not event_id or len(event_id) > 128:
             raise RowRejected("schema_violation", "event_id: must be 1-128 characters")
@@ -687,14 +770,13 @@ def dead_letters_to_arrow(
 
 
 def rows_to_arrow(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows already normalised to a table's types (micros for timestamps) as Arrow, column-wise.
+    """Rows already normalised to a table's types (micros for timestamps) as Arrow.
 
     Example:
         >>> rows_to_arrow([{"a": 1}, {"a": None}], pa.schema([("a", pa.int64())])).num_rows
         2
     """
-    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_pylist(list(rows), schema=schema)  # C++ loop: ~2.5x a column-wise build
 
 
 # --- one message ---------------------------------------------------------------------------------
@@ -815,6 +897,24 @@ class EventIdDeduper:
                 seen[event_id] = moment
                 kept.append(row)
         return kept
+
+    def keep_mask(self, event_ids: Sequence[str], now: float | None = None) -> list[bool]:
+        """Per id, whether it is new (first within the horizon); remembers the new ones.
+
+        Example:
+            >>> EventIdDeduper(horizon_s=60).keep_mask(["a", "b", "a"], now=0)
+            [True, True, False]
+        """
+        moment = time.monotonic() if now is None else now
+        self._expire(moment)
+        seen = self._seen
+        mask: list[bool] = []
+        for event_id in event_ids:
+            new = event_id not in seen
+            if new:
+                seen[event_id] = moment
+            mask.append(new)
+        return mask
 
     def forget(self, event_ids: Iterable[str]) -> None:
         """Un-remember ids whose write failed, so their redelivery is loaded."""
