@@ -9,7 +9,9 @@ Timestamps: ingest corrects clock skew with ``event_timestamp = received_at - (s
 client_timestamp)``. Replayed as generated, every event would land *now*; so each event's
 ``sent_at`` is shifted by the replay offset (``sent_at = now - (original received_at -
 original sent_at)``), and ingest restores the original event time while ``received_at`` and
-``ingested_at`` are the real ones. That is what a device whose clock is off does, too.
+``ingested_at`` are the real ones. The difference keeps each client's clock skew (``sent_at``
+and ``client_timestamp`` are by the client's clock), so a device whose clock is a day ahead
+still sends a ``sent_at`` a day ahead and ingest still corrects it.
 
 A small share of events is deliberately malformed (unknown event name, missing
 ``client_timestamp``, a number sent as a string) so the refusal path shows in the accounting.
@@ -162,7 +164,9 @@ class Replayer:
         received = pc.cast(table.column("received_at"), pa.int64()).to_numpy()
         sent = pc.cast(table.column("sent_at"), pa.int64()).to_numpy()
         offsets = ((received - epoch_us) / 1e6).clip(0.0, _DAY_S).tolist()
-        self._delay_s = ((received - sent) / 1e6).tolist()  # network/queue delay + nothing else
+        # received - sent = latency - client clock skew (sent_at is by the client's clock);
+        # keeping it makes ingest's skew correction give back the original event_timestamp.
+        self._received_minus_sent_s = ((received - sent) / 1e6).tolist()
         self.events: list[dict[str, Any]] = list(client_events(table))
         rng = random.Random(seed)  # noqa: S311 - picks demo rows, not a secret
         n_bad = round(len(self.events) * bad_fraction)
@@ -222,7 +226,7 @@ class Replayer:
         events = []
         for i in idx:
             event = self.events[i]
-            event["sent_at"] = _iso(now - self._delay_s[i])
+            event["sent_at"] = _iso(now - self._received_minus_sent_s[i])
             events.append(event)
         return orjson.dumps({"events": events})
 
