@@ -194,16 +194,25 @@ def _flush_all(warehouse: Warehouse, settings: Settings) -> CdcFlusher:
     return flusher
 
 
+def _insert_cases(dsn: str) -> None:
+    conn = connect(dsn)
+    for _, table, row in CASES:
+        with conn.cursor() as cur:
+            _insert(cur, table, row)
+        conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("path", ["snapshot", "streaming"])
 def test_every_column_type_round_trips_exactly(
-    shop_db: ShopDb, cdc_settings: Settings, warehouse: Warehouse, tmp_path: Path
+    path: str, shop_db: ShopDb, cdc_settings: Settings, warehouse: Warehouse, tmp_path: Path
 ) -> None:
+    """Both ways a row reaches Pub/Sub: the initial snapshot (op r) and the WAL stream (op c)."""
+    if path == "snapshot":
+        _insert_cases(shop_db.dsn)
     with running_reader(reader_config(shop_db, cdc_settings, tmp_path), cdc_settings):
-        conn = connect(shop_db.dsn)
-        for _, table, row in CASES:
-            with conn.cursor() as cur:
-                _insert(cur, table, row)
-            conn.commit()
-        conn.close()
+        if path == "streaming":
+            _insert_cases(shop_db.dsn)
         wait_caught_up(shop_db.dsn, shop_db.slot)
     flusher = _flush_all(warehouse, cdc_settings)
     assert flusher.stats.dead_lettered == 0
@@ -230,7 +239,8 @@ def test_every_column_type_round_trips_exactly(
             assert value == expected, f"{case}: {column} {value!r} != {expected!r}"
             if isinstance(expected, Decimal):
                 assert str(value) == str(expected), f"{case}: {column} scale"
-        assert got[0]["op"] == "c" and got[0]["snapshot"] is False
+        assert got[0]["op"] == ("r" if path == "snapshot" else "c")
+        assert got[0]["snapshot"] is (path == "snapshot")
 
 
 def test_deletes_updates_and_truncate_reach_staging(

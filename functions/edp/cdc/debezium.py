@@ -186,7 +186,12 @@ def _encode_bytea(text: str) -> str:
 
 
 def _bool(text: str) -> bool:
-    return text == "t"
+    # boolout writes "t"/"f"; be lenient with the long forms a ::text cast would give.
+    if text in ("t", "true"):
+        return True
+    if text in ("f", "false"):
+        return False
+    raise DecodeError(f"not a boolean: {text!r}")
 
 
 def column_type(type_oid: int, typmod: int) -> ColumnType:  # noqa: PLR0911, PLR0912

@@ -49,6 +49,7 @@ from typing import Any
 
 import orjson
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
 
@@ -76,6 +77,8 @@ HEARTBEAT_TOPIC_PREFIX = "debezium-heartbeat"
 TRANSACTION_TOPIC_SUFFIX = "transaction"
 #: Debezium Server's ``debezium.sink.pubsub.null.key``: ordering key of key-less events.
 NULL_KEY = "default"
+#: SQLSTATE object_in_use: the slot is still attached to another (dying) walsender.
+SLOT_IN_USE = "55006"
 #: Logical decoding output plugin (Debezium ``plugin.name``).
 PLUGIN = "pgoutput"
 SNAPSHOT_FETCH = 5000
@@ -131,6 +134,7 @@ class TableEncoder:
         self.topic = f"{prefix}.{schema}.{table}"
         self.names = [c[0] for c in columns]
         self.types: list[ColumnType] = [column_type(c[1], c[2]) for c in columns]
+        self.oids = [c[1] for c in columns]
         missing = [k for k in key if k not in self.names]
         if missing:
             raise ConfigError(f"{schema}.{table}: key columns {missing} not in the relation")
@@ -204,6 +208,10 @@ class TableEncoder:
             "ts_ns": now_ns,
         }
         return self._prefix + orjson.dumps(payload) + b"}"
+
+
+def _raw_text(value: str | bytes | None, _cursor: Any) -> str | None:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -396,10 +404,12 @@ class CdcReader:
         for enc in encoders:
             if enc.table == "debezium_heartbeat":
                 continue  # Debezium snapshots it too, but it carries no business data
+            # The server's text output of each type, exactly as pgoutput sends it (a ::text cast
+            # differs: booleans become 'true', char(n) loses its padding).
+            raw = psycopg2.extensions.new_type(tuple(set(enc.oids)), "CDC_RAW_TEXT", _raw_text)
+            psycopg2.extensions.register_type(raw, conn)
             query = sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{}::text").format(sql.Identifier(n)) for n in enc.names
-                ),
+                sql.SQL(", ").join(sql.Identifier(n) for n in enc.names),
                 sql.Identifier(enc.schema),
                 sql.Identifier(enc.table),
             )
@@ -643,11 +653,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    reader = CdcReader(ReaderConfig.from_settings())
-    signal.signal(signal.SIGTERM, reader.stop)
-    signal.signal(signal.SIGINT, reader.stop)
-    reader.run(max_seconds=args.max_seconds)
-    return 0
+    config = ReaderConfig.from_settings()
+    stopping = threading.Event()
+    deadline = time.monotonic() + 60
+    while True:
+        reader = CdcReader(config)
+
+        def on_signal(*_: Any, current: CdcReader = reader) -> None:
+            stopping.set()
+            current.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            reader.run(max_seconds=args.max_seconds)
+            return 0
+        except psycopg2.Error as exc:
+            # After a crash the server may still hold the slot for the dead connection's
+            # walsender for a moment ("replication slot ... is active"): retry for a minute.
+            if exc.pgcode != SLOT_IN_USE or stopping.is_set() or time.monotonic() > deadline:
+                raise
+            log.warning("slot still in use by a previous connection, retrying: %s", exc)
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class _Batch:
     topic: str
     messages: list[Any] = field(default_factory=list)
     size: int = 0
+    first_seq: int = 0
     last_seq: int = 0
 
 
@@ -78,7 +79,9 @@ class PubSubSink:
         self._batches: dict[str, _Batch] = {}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
         self._seq = 0
-        self._confirmed = 0
+        # First sequence number of every batch not yet accepted by Pub/Sub (buffered, queued or
+        # in flight), by batch identity: `confirmed` is just below the smallest of them.
+        self._outstanding: dict[int, int] = {}
         self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="cdc-sink", daemon=True)
@@ -87,8 +90,14 @@ class PubSubSink:
 
     @property
     def confirmed(self) -> int:
-        """Highest sequence number known to be accepted by Pub/Sub."""
-        return self._confirmed
+        """Highest sequence number such that it and every message before it were accepted."""
+        with self._cond:
+            return self._confirmed_locked()
+
+    def _confirmed_locked(self) -> int:
+        if not self._outstanding:
+            return self._seq
+        return min(self._outstanding.values()) - 1
 
     @property
     def last_seq(self) -> int:
@@ -105,9 +114,11 @@ class PubSubSink:
         """Queue one message; returns its sequence number."""
         self.check()
         batch = self._batches.get(topic)
-        if batch is None:
-            batch = self._batches[topic] = _Batch(topic)
-        self._seq += 1
+        with self._cond:
+            self._seq += 1
+            if batch is None:
+                batch = self._batches[topic] = _Batch(topic, first_seq=self._seq)
+                self._outstanding[id(batch)] = self._seq
         batch.messages.append(self._message_cls(data=data, ordering_key=ordering_key))
         batch.size += len(data) + len(ordering_key) + 16
         batch.last_seq = self._seq
@@ -135,7 +146,7 @@ class PubSubSink:
         """Block until ``confirmed >= seq`` (True) or the timeout passes (False)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
-            while self._confirmed < seq:
+            while self._confirmed_locked() < seq:
                 self.check()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -184,7 +195,7 @@ class PubSubSink:
                     return
             with self._cond:
                 self.published_total += len(batch.messages)
-                self._confirmed = batch.last_seq
+                del self._outstanding[id(batch)]
                 self._cond.notify_all()
 
     def _fail(self, exc: BaseException) -> None:
