@@ -379,19 +379,30 @@ class _DayBuilder:
 
     def _separate_device_sessions(self, duration: Int) -> Int:
         """Session starts, moved so that one device's sessions never overlap and follow each
-        other after 30+ minutes of inactivity (else they would be one GA4 session)."""
+        other after 30+ minutes of inactivity (else they would be one GA4 session).
+
+        Within a device (sessions in start order) the new start is the recurrence
+        ``s'[i] = max(s[i], s'[i-1] + duration[i-1] + pause[i])``, solved in one vectorised
+        pass as ``s'[i] = C[i] + max_{j<=i}(s[j] - C[j])`` with ``C`` the running sum of
+        ``duration + pause`` (a segmented cumulative max; groups kept apart by an offset).
+        """
         s, ns = self.s, self.n_sessions
-        start = s.start_us.copy()
         device = np.where(s.user >= 0, s.user * 3 + s.platform, -1 - np.arange(ns))
         pause = int(THIRTY_MIN_S * US) + self.rng.integers(MINUTE_US, 20 * MINUTE_US, ns)
-        for _ in range(20):  # each pass fixes one link of a chain; chains are short
-            order = np.lexsort((start, device))
-            dev, st = device[order], start[order]
-            earliest = st[:-1] + duration[order][:-1] + pause[order][1:]
-            late = (dev[1:] == dev[:-1]) & (st[1:] < earliest)
-            if not late.any():
-                break
-            start[order[1:][late]] = earliest[late]
+        order = np.lexsort((s.start_us, device))
+        dev, st = device[order], s.start_us[order]
+        new_group = np.concatenate([[True], dev[1:] != dev[:-1]])
+        group = np.cumsum(new_group) - 1
+        step = np.concatenate([[0], duration[order][:-1] + pause[order][1:]])
+        step[new_group] = 0
+        csum = np.cumsum(step)
+        within = csum - csum[np.flatnonzero(new_group)][group]
+        base = st - within
+        spread = int(base.max() - base.min()) + 1 if base.size else 1
+        apart = group * spread  # every group above all of the previous ones: no carry-over
+        moved = np.maximum.accumulate(base + apart) - apart + within
+        start = np.empty_like(s.start_us)
+        start[order] = moved
         return start
 
     def items(self) -> None:
