@@ -25,10 +25,12 @@ from edp.settings import get_settings
 
 # Latency histograms in seconds: fine buckets below 50 ms (the ingest P99 target) and up to the
 # 30-minute freshness SLA.
+# fmt: off
 LATENCY_BUCKETS_S = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
 )
+# fmt: on
 
 _lock = threading.Lock()
 _provider: MeterProvider | None = None
