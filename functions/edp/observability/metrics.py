@@ -38,7 +38,7 @@ _prometheus_reader: Any = None
 
 
 def _build_provider() -> MeterProvider:
-    global _prometheus_reader
+    global _prometheus_reader  # noqa: PLW0603 - lazy process-wide singleton
     settings = get_settings()
     readers: list[MetricReader] = []
     if settings.metrics_exporter == "prometheus":
@@ -66,7 +66,7 @@ def _build_provider() -> MeterProvider:
 
 def get_meter(name: str) -> Meter:
     """A meter from the process-wide provider (created on first use, never at import)."""
-    global _provider
+    global _provider  # noqa: PLW0603 - lazy process-wide singleton
     with _lock:
         if _provider is None:
             _provider = _build_provider()
