@@ -38,7 +38,7 @@ from edp.warehouse.bigquery_adapter import BigQueryWarehouse
 from edp.warehouse.duckdb_adapter import DuckDBWarehouse
 from edp.warehouse.port import Warehouse
 
-from .bqemu import BqEmulator, BqemuUnavailable
+from .bqemu import BqEmulator
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -104,20 +104,6 @@ EMULATOR_GAPS = {
 }
 
 _projects = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def bq_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BqEmulator]:
-    log = tmp_path_factory.mktemp("bqemu") / "bqemulator.log"
-    emulator = BqEmulator(log_path=log)
-    try:
-        emulator.start()
-    except BqemuUnavailable as exc:
-        pytest.skip(f"bqemulator venv cannot be built here (offline?): {exc}")
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
+import requests
 from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
 from google.api_core.retry import Retry
@@ -72,6 +73,8 @@ _TRANSIENT = (
     gexc.RetryError,
     ConnectionError,
     TimeoutError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
 )
 _READY_PARAMETERS = (
     bigquery.ScalarQueryParameter,
@@ -184,7 +187,7 @@ def _classify(exc: Exception, what: str) -> Exception:
 def _api(what: str) -> Iterator[None]:
     try:
         yield
-    except (gexc.GoogleAPIError, ConnectionError, TimeoutError) as exc:
+    except (gexc.GoogleAPIError, OSError, requests.exceptions.RequestException) as exc:
         raise _classify(exc, what) from exc
 
 
@@ -259,10 +262,12 @@ class BigQueryWarehouse:
         text = self._sql(sql)
         config = self._job_config(sql, params, **kwargs)
         with _api("query"):
-            job = self.client.query(text, job_config=config, retry=self._retry)
+            # job_retry=None: with a job_retry the client adds its own 10-minute retry around
+            # the insert, which would ignore our deadline; ``retry`` still retries 429/5xx.
+            job = self.client.query(text, job_config=config, retry=self._retry, job_retry=None)
             if config.dry_run:
                 return job, None
-            rows = job.result(retry=self._retry, timeout=self.deadline_s)
+            rows = job.result(retry=self._retry, job_retry=self._retry, timeout=self.deadline_s)
         return job, rows
 
     def _check_columns(self, spec: TableSpec, names: Iterable[str]) -> None:

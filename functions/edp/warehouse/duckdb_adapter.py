@@ -40,9 +40,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
@@ -78,7 +79,17 @@ def _quote(name: str) -> str:
 def _to_json_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, default=str, separators=(",", ":"))
+    return orjson.dumps(value, default=str).decode()
+
+
+def _json_text_row(row: Mapping[str, Any], json_columns: list[str]) -> Mapping[str, Any]:
+    """The row with JSON column values as JSON text (a copy only when something changes)."""
+    changed = {
+        name: _to_json_text(row[name])
+        for name in json_columns
+        if name in row and not (row[name] is None or isinstance(row[name], str))
+    }
+    return {**row, **changed} if changed else row
 
 
 class DuckDBWarehouse:
@@ -90,9 +101,10 @@ class DuckDBWarehouse:
         settings: settings (dataset names); default :func:`edp.settings.get_settings`.
         read_only: open the file read-only (another process may hold the writer).
         dedup_window: how many recent ``insert_rows`` ids per table are remembered.
-        estimate_bytes: compute ``bytes_processed`` for :meth:`query` and
-            :meth:`execute_script` (one extra aggregate scan per table read; ``dry_run``
-            always estimates).
+        estimate_bytes: when to fill ``bytes_processed`` with the BigQuery estimate (one
+            extra aggregate scan per table read): ``"scripts"`` (default: ``execute_script``,
+            i.e. the ETL's run records), ``"always"`` (``query`` too) or ``"never"``.
+            ``dry_run`` always estimates; ``query_arrow`` never does.
     """
 
     name = "duckdb"
@@ -105,7 +117,7 @@ class DuckDBWarehouse:
         *,
         read_only: bool = False,
         dedup_window: int = 100_000,
-        estimate_bytes: bool = True,
+        estimate_bytes: Literal["never", "scripts", "always"] = "scripts",
     ) -> None:
         self.settings = settings or get_settings()
         self.catalog = catalog or load_catalog()
@@ -127,7 +139,8 @@ class DuckDBWarehouse:
         self._write_lock = threading.RLock()
         self._dedup_window = dedup_window
         self._seen_ids: dict[str, collections.OrderedDict[str, None]] = {}
-        self._estimate = estimate_bytes
+        self._estimate_queries = estimate_bytes == "always"
+        self._estimate_scripts = estimate_bytes != "never"
         self._closed = False
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -230,27 +243,28 @@ class DuckDBWarehouse:
             seen.popitem(last=False)
 
     def _rows_to_arrow(self, spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-        names: dict[str, None] = {}
-        for row in rows:
-            for key in row:
-                names[key] = None
-        unknown = [n for n in names if n not in spec.column_names]
+        """Rows -> Arrow with the table's types (C++ fast path), else per column (loose)."""
+        names: set[str] = set().union(*rows)
+        unknown = names.difference(spec.column_names)
         if unknown:
             raise UnknownColumnError(f"{spec.ref} has no column(s) {', '.join(sorted(unknown))}")
+        columns = [n for n in spec.column_names if n in names]
+        json_columns = [n for n in columns if spec.column(n).type == "JSON"]
+        if json_columns:
+            rows = [_json_text_row(row, json_columns) for row in rows]
         schema = arrow_schema(spec)
+        fast = pa.schema([pa.field(n, schema.field(n).type) for n in columns])
+        try:
+            return pa.Table.from_pylist(list(rows), schema=fast)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            pass
         arrays = []
         fields = []
-        for name in spec.column_names:
-            if name not in names:
-                continue
+        for name in columns:
             field = spec.column(name)
-            target = schema.field(name)
             values = [row.get(name) for row in rows]
-            if field.type == "JSON":
-                values = [_to_json_text(v) for v in values]
             try:
-                array = pa.array(values, type=target.type)
-                fields.append(pa.field(name, target.type))
+                array = pa.array(values, type=fast.field(name).type)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
                 # Strings for timestamps/dates/decimals (BigQuery JSON rows): let DuckDB cast.
                 scalar = field.mode != "REPEATED" and field.type != "RECORD"
@@ -262,7 +276,7 @@ class DuckDBWarehouse:
                     array = pa.array(loose)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
                     raise ContractError(f"{spec.ref}.{name}: {exc}") from exc
-                fields.append(pa.field(name, array.type))
+            fields.append(pa.field(name, array.type))
             arrays.append(array)
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
@@ -332,7 +346,7 @@ class DuckDBWarehouse:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run one statement; rows as dicts (JSON columns parsed, like the BigQuery client)."""
         started = time.perf_counter()
-        estimated = self._estimate_sql(sql, params) if self._estimate else 0
+        estimated = self._estimate_sql(sql, params) if self._estimate_queries else 0
         statement, result = self._execute_one(sql, params)
         try:
             # DML/DDL return no rows, like a BigQuery DML job (DuckDB would give a Count row).
@@ -382,7 +396,7 @@ class DuckDBWarehouse:
         """
         started = time.perf_counter()
         statements = self._statements(sql)
-        parsed = parse_bigquery(sql) if self._estimate else []
+        parsed = parse_bigquery(sql) if self._estimate_scripts else []
         cursor = self._cursor()
         rows_affected = 0
         processed = 0
@@ -390,7 +404,7 @@ class DuckDBWarehouse:
         with self._write_lock:
             try:
                 for index, statement in enumerate(statements):
-                    if self._estimate and statement.kind in _DML | _READ_ONLY_KINDS:
+                    if self._estimate_scripts and statement.kind in _DML | _READ_ONLY_KINDS:
                         processed += self._estimate_one(parsed[index], params)
                     result = self._run(cursor, statement, params)
                     upper = statement.sql.lstrip().upper()
