@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 
-def demo(
+def demo(  # noqa: PLR0917 - typer options
     size: Annotated[
         str, typer.Option(help="small (a test run), default (the README's), or large.")
     ] = "default",
@@ -31,6 +31,13 @@ def demo(
         Path, typer.Option(help="Scratch folder of the run (wiped first).")
     ] = Path(".edp/demo"),
     seed: Annotated[int, typer.Option(help="Generator and shop simulator seed.")] = 7,
+    etl: Annotated[
+        str,
+        typer.Option(
+            help="workflow: run workflows/daily_etl.yaml in the workflows-emulator; calls: "
+            "make its HTTP calls from the demo; auto: the workflow if its venv can be built."
+        ),
+    ] = "auto",
 ) -> None:
     """Replay traffic through the whole local platform and write the report."""
     from edp.demo import DemoConfig, DemoRunner
@@ -38,9 +45,16 @@ def demo(
     from edp.errors import EdpError
 
     console = Console(stderr=True)
+    if etl not in ("auto", "workflow", "calls"):
+        raise typer.BadParameter("--etl must be auto, workflow or calls")
     try:
         config = DemoConfig.for_size(
-            size, out_dir=out, state_dir=state_dir, history_days=history_days, seed=seed
+            size,
+            out_dir=out,
+            state_dir=state_dir,
+            history_days=history_days,
+            seed=seed,
+            etl_mode=etl,  # type: ignore[arg-type]
         )
     except EdpError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -20,6 +20,7 @@ from typing import Literal
 from edp.errors import ConfigError
 
 SizeName = Literal["small", "default", "large"]
+EtlMode = Literal["auto", "workflow", "calls"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class DemoConfig:
         batch_size: Events per ingest request (SDKs flush small batches).
         concurrency: Concurrent ingest requests of the replay.
         catch_up_timeout_s: Longest wait for the stream load / CDC to catch up.
+        etl_mode: ``workflow``: run workflows/daily_etl.yaml in the workflows-emulator (its
+            venv is built in the background); ``calls``: the workflow's HTTP calls, in its
+            order, from the demo; ``auto``: the workflow when its venv can be built, else calls.
     """
 
     size_name: str
@@ -75,6 +79,7 @@ class DemoConfig:
     batch_size: int = 100
     concurrency: int = 8
     catch_up_timeout_s: float = 180.0
+    etl_mode: EtlMode = "auto"
 
     @classmethod
     def for_size(
@@ -86,6 +91,7 @@ class DemoConfig:
         state_dir: Path = Path(".edp/demo"),
         history_days: int | None = None,
         seed: int = 7,
+        etl_mode: EtlMode = "auto",
     ) -> DemoConfig:
         """The config of preset ``name`` (``history_days`` overrides the preset's).
 
@@ -107,6 +113,7 @@ class DemoConfig:
             out_dir=out_dir,
             state_dir=state_dir,
             seed=seed,
+            etl_mode=etl_mode,
         )
 
     @property

@@ -43,6 +43,7 @@ class EtlOutcome:
     execution_id: str
     calls: list[EtlCall] = field(default_factory=list)
     seconds: float = 0.0
+    mode: str = "calls"
 
     @property
     def rows_written(self) -> int:

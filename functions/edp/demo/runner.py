@@ -61,6 +61,7 @@ from edp.demo.render import RunFacts, headline, render_html, render_markdown
 from edp.demo.replay import Replayer
 from edp.demo.stack import IN_PROCESS, build_stack
 from edp.demo.workers import CdcFlushThread, LoaderThread, ShopThread
+from edp.demo.workflow import EmulatorVenv, run_workflow
 from edp.errors import EdpError
 
 #: The write key the demo's ingest function accepts and the replay sends.
@@ -213,6 +214,11 @@ class DemoRunner:
             # Reporting days = the generator's UTC days, so the replayed day is one report day.
             "EDP_ETL_TIMEZONE": "UTC",
         }
+        root = Path(__file__).resolve().parents[3]  # the checkout (functions/edp/demo/..)
+        workflow_yaml = root / "workflows" / "daily_etl.yaml"
+        wf_venv: EmulatorVenv | None = None
+        if cfg.etl_mode != "calls" and workflow_yaml.is_file():
+            wf_venv = EmulatorVenv(root).start()  # builds while the other phases run
         self.stack = build_stack(state_dir, self._on_event, env)
         with self.phase("start the local stack"):
             self.stack.start()
@@ -291,15 +297,9 @@ class DemoRunner:
         # for today with a lookback over every generated day covers both.
         run_date = cfg.live_day + dt.timedelta(days=1)
         lookback = cfg.size.history_days + 1
-        with self.phase(f"daily ETL for {run_date} with a {lookback}-day lookback"):
-            outcome = run_daily_etl(
-                functions["etl"], run_date, lookback_days=lookback, execution_id=execution_id
-            )
-            for call in outcome.calls:
-                self.console.print(
-                    f"    {call.target}: {call.seconds:.2f} s, "
-                    f"{call.reply.get('rows_written', 0):,} rows"
-                )
+        outcome = self._etl(
+            wf_venv, workflow_yaml, functions["etl"], run_date, lookback, execution_id
+        )
 
         components = [c.name for c in self.stack.classes]
         with self.phase("stop the stack"):
@@ -426,6 +426,56 @@ class DemoRunner:
         if flusher.error is not None:
             self.notes.append(f"a cdc_flush call failed once and was retried: {flusher.error}")
 
+    def _etl(  # noqa: PLR0917 - the workflow's inputs
+        self,
+        wf_venv: EmulatorVenv | None,
+        workflow_yaml: Path,
+        etl_url: str,
+        run_date: dt.date,
+        lookback: int,
+        execution_id: str,
+    ) -> EtlOutcome:
+        """The daily ETL: the workflow in the emulator, or its calls from here."""
+        python = None
+        if wf_venv is not None:
+            with self.phase("wait for the workflows-emulator venv"):
+                python = wf_venv.wait()
+            if python is None:
+                if self.cfg.etl_mode == "workflow":
+                    raise DemoError(wf_venv.error or "no workflows-emulator")
+                self.notes.append(
+                    f"The Workflows emulator was not available ({wf_venv.error}); the demo made "
+                    "the workflow's calls itself."
+                )
+            elif wf_venv.built:
+                self.notes.append(
+                    f"The workflows-emulator venv (.nox/workflows) was built by this run in "
+                    f"{wf_venv.seconds:.0f} s, in the background (reused by later runs)."
+                )
+        title = f"daily ETL for {run_date} with a {lookback}-day lookback"
+        if python is not None:
+            with self.phase(f"{title} (workflows/daily_etl.yaml in the workflows-emulator)"):
+                wf = run_workflow(
+                    python,
+                    workflow_yaml,
+                    etl_url,
+                    run_date,
+                    lookback_days=lookback,
+                    execution_id=execution_id,
+                )
+                self.console.print(f"    {json.dumps(wf.result)}")
+            return EtlOutcome(run_date, lookback, execution_id, seconds=wf.seconds, mode="workflow")
+        with self.phase(f"{title} (the workflow's calls, made by the demo)"):
+            outcome = run_daily_etl(
+                etl_url, run_date, lookback_days=lookback, execution_id=execution_id
+            )
+            for call in outcome.calls:
+                self.console.print(
+                    f"    {call.target}: {call.seconds:.2f} s, "
+                    f"{call.reply.get('rows_written', 0):,} rows"
+                )
+        return outcome
+
     # --- results ------------------------------------------------------------------------------
     def _facts(
         self,
@@ -450,9 +500,15 @@ class DemoRunner:
             "function). Why: DuckDB lets one process open the file, so these writers cannot be "
             f"separate processes next to each other ({', '.join(IN_PROCESS)} replaced).",
             f"Daily ETL: run date {outcome.run_date} with a {outcome.lookback_days}-day lookback "
-            f"({outcome.lookback_days + 1} reporting days, UTC) through the served "
-            "`etl` function over HTTP, with the calls of workflows/daily_etl.yaml in its order "
-            "(staging layer, then the marts in parallel) — not through the Workflows emulator.",
+            f"({outcome.lookback_days + 1} reporting days, UTC) through the served `etl` "
+            "function over HTTP: "
+            + (
+                "workflows/daily_etl.yaml itself, executed by the workflows-emulator "
+                "(auth blocks stripped: the emulator has no OIDC)."
+                if outcome.mode == "workflow"
+                else "the calls of workflows/daily_etl.yaml in its order (staging layer, then "
+                "the marts in parallel), made by the demo — not through the workflows-emulator."
+            ),
             f"History: {cfg.size.history_days} generated days loaded on the fast path "
             "(generator -> raw.user_events), the same code `edp generate` uses.",
             f"Replay: {s.planned:,} events in {s.requests:,} requests of up to {cfg.batch_size}, "
@@ -481,7 +537,7 @@ class DemoRunner:
                 for c in outcome.calls
             ],
             etl_seconds=outcome.seconds,
-            etl_mode="http",
+            etl_mode=outcome.mode,
             phases=dict(self.phase.seconds),
             total_seconds=total,
             components=components,
@@ -520,6 +576,13 @@ class DemoRunner:
         return DemoResult(report, summary, acc, data, facts, headline(data, acc, facts))
 
 
+def _p50_p99(values: list[float], what: str) -> str:
+    if not values:
+        return f"no {what} in the last 10 s"
+    p50, p99 = percentiles(values)
+    return f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms ({len(values):,} {what})"
+
+
 class _LagPanel:
     """The live numbers under the replay's progress bar."""
 
@@ -549,11 +612,10 @@ class _LagPanel:
             self._last_query = now
             since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)
             with contextlib.suppress(EdpError):
-                f50, f99 = percentiles(recent_freshness_ms(wh, since, lo))
-                self.rows["stream freshness (10 s)"] = f"p50 {f50:,.0f} ms, p99 {f99:,.0f} ms"
+                fresh = recent_freshness_ms(wh, since, lo)
+                self.rows["stream freshness (10 s)"] = _p50_p99(fresh, "rows loaded")
                 lag = [v for vs in cdc_lag_ms(wh, since).values() for v in vs]
-                c50, c99 = percentiles(lag)
-                self.rows["CDC lag (10 s)"] = f"p50 {c50:,.0f} ms, p99 {c99:,.0f} ms"
+                self.rows["CDC lag (10 s)"] = _p50_p99(lag, "changes flushed")
 
     def table(self) -> Table:
         table = Table(show_header=False, box=None, padding=(0, 2))
