@@ -150,6 +150,21 @@ def test_even_kill_9_of_edp_dev_leaves_no_process(state: Path) -> None:
         wait_until(lambda pid=pid: _group_gone(pid), timeout=60, what=f"{name} to die")
 
 
+def test_a_second_dev_on_the_same_state_folder_is_refused(state: Path) -> None:
+    first = _dev(state, "--only", "pubsub")
+    try:
+        _wait_ready(first, state)
+        second = _dev(state, "--only", "pubsub")
+        output, _ = second.communicate(timeout=120)
+        assert second.returncode == 1
+        assert "already running" in output
+        assert first.poll() is None
+        assert (state / "dev.json").exists()
+    finally:
+        first.terminate()
+        first.communicate(timeout=120)
+
+
 def test_dev_check_starts_reports_and_stops(state: Path) -> None:
     proc = _dev(state, "--check", "--only", "pubsub", "--only", "topology")
     output, _ = proc.communicate(timeout=180)

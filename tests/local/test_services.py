@@ -75,3 +75,23 @@ def test_cluster_restarts_on_its_existing_data(tmp_path: Path) -> None:
     finally:
         cluster.destroy()
     assert not state.joinpath("c").exists()
+
+
+def test_a_second_server_on_the_same_cluster_is_refused_and_stale_pid_files_cleared() -> None:
+    import tempfile
+
+    from edp.errors import ConfigError
+
+    state = Path(tempfile.mkdtemp(prefix="edp-pg-t-"))
+    first = PostgresCluster(state / "c")
+    try:
+        with first:
+            with pytest.raises(ConfigError, match="already runs"):
+                PostgresCluster(state / "c").start()
+            assert first.running
+        # A pid file left by a killed run (its process is gone) does not block a restart.
+        (first.data_dir / "postmaster.pid").write_text("999999999\n")
+        with first:
+            assert first.running
+    finally:
+        first.destroy()

@@ -66,6 +66,23 @@ def _write_state(stack: Stack, path: Path, ready: bool) -> None:
     tmp.replace(path)
 
 
+def _running_stack(state_file: Path) -> int | None:
+    """Pid of a live ``edp dev`` owning this state folder, if any (stale files are ignored)."""
+    try:
+        pid = int(json.loads(state_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
 def _select(only: list[str] | None, skip: list[str] | None) -> list[type[Component]]:
     classes = registered_components()
     names = [c.name for c in classes]
@@ -135,6 +152,13 @@ def dev(
     )
     stack = Stack(ctx, _select(only, skip), on_event=_on_event)
     state_file = state_dir / "dev.json"
+    other = _running_stack(state_file)
+    if other is not None:
+        console.print(
+            f"[red]edp dev is already running on {state_dir} (pid {other})[/red]; stop it, "
+            "or give this one its own EDP_STATE_DIR"
+        )
+        raise typer.Exit(1)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     code = 0
     try:

@@ -231,9 +231,7 @@ class PostgresCluster:
         attempts = 1 if self._requested_port else 2
         for attempt in range(attempts):
             if stale_pid.exists() and not self.running:
-                # Left over from a killed run: the pdeathsig safety net kills the postmaster
-                # but cannot remove its pid file. PostgreSQL checks the pid itself as well.
-                stale_pid.unlink()
+                self._clear_stale_pid_file(stale_pid)
             self.port = self._requested_port or free_port()
             self.process = ManagedProcess(
                 "postgres",
@@ -257,6 +255,33 @@ class PostgresCluster:
                     raise
         self._create_database()
         return self
+
+    def _clear_stale_pid_file(self, pid_file: Path) -> None:
+        """Remove a pid file left by a killed run; refuse if its postmaster still lives.
+
+        The parent-death signal kills the postmaster of a killed ``edp dev`` but cannot remove
+        its pid file; a *live* one means another stack uses this state folder.
+        """
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            pid_file.unlink(missing_ok=True)
+            return
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pid_file.unlink(missing_ok=True)
+            return
+        except PermissionError:
+            pass
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"postgres" not in cmdline.read_bytes():
+            pid_file.unlink(missing_ok=True)  # the pid was reused by something else
+            return
+        raise ConfigError(
+            f"a PostgreSQL server (pid {pid}) already runs on {self.data_dir}; "
+            "stop the other stack using this state folder first"
+        )
 
     def _create_database(self) -> None:
         import psycopg2
