@@ -145,6 +145,7 @@ def test_report_figures_match_the_warehouse_left_behind(demo_run: DemoRun) -> No
     assert raw["n"] == figures["history_rows"] + figures["live_rows"]
     assert raw["ids"] == raw["n"] - (acc["raw_rows"] - acc["raw_distinct"])
     assert runs["n"] >= 7 and runs["ok"] == runs["n"]  # 2 staging + 5 mart models
+    assert figures["etl_mode"] in ("workflow", "calls")
     assert dau > 0
     assert cdc > 0
 

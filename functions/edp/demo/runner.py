@@ -568,6 +568,7 @@ class DemoRunner:
             "freshness_ms_p50_p99": data.freshness_p,
             "cdc_lag_ms_p50_p99": data.cdc_lag_p,
             "etl_seconds": facts.etl_seconds,
+            "etl_mode": facts.etl_mode,
             "phases_s": facts.phases,
             "total_s": facts.total_seconds,
             "replay_s": facts.replay_seconds,
