@@ -11,9 +11,11 @@ would bill (on-demand): for every catalogue table the statement reads,
 
 Partitions read: when the table is partitioned and the statement's WHERE clause (the one of
 the SELECT/DELETE/UPDATE that reads the table) has conjuncts that only involve the partition
-column, literals and parameters, only the partitions (DAY/HOUR/MONTH of the partition column)
-holding a row that satisfies them are counted -- BigQuery prunes whole partitions, so a filter
-on part of a day still pays for the day. Without such a filter the whole table is read.
+column, literals and parameters, only the partitions they can match are counted. Comparisons
+(``<``, ``<=``, ``>``, ``>=``, ``=``, ``BETWEEN``) are checked against each partition's bounds,
+as BigQuery prunes (a filter on part of a day pays for the whole day, even if no row of that
+day passes); other shapes (``DATE(ts) = @d``, ``IN``) keep the partitions holding a matching
+row. Only partitions that hold data count. Without such a filter the whole table is read.
 
 Referenced columns: columns named anywhere in the statement that belong to the table
 (qualified by its alias/name, or unqualified), every column for ``SELECT *`` / ``alias.*``.
@@ -41,11 +43,23 @@ SIZE_PLACEHOLDER = "edp_size_placeholder"
 #: :data:`SIZE_PLACEHOLDER` in the DuckDB text with ``size_sql`` (DuckDB SQL), runs it.
 ScalarRunner = Callable[[str, Mapping[str, Any], str], Any]
 
-_PARTITION_EXPR = {
-    "DAY": "DATE({col})",
-    "HOUR": "TIMESTAMP_TRUNC({col}, HOUR)",
-    "MONTH": "DATE_TRUNC(DATE({col}), MONTH)",
+# Start of a row's partition, by partition type and column type (BigQuery SQL; UTC days).
+_PARTITION_START = {
+    ("DAY", "TIMESTAMP"): "TIMESTAMP_TRUNC({col}, DAY)",
+    ("HOUR", "TIMESTAMP"): "TIMESTAMP_TRUNC({col}, HOUR)",
+    ("MONTH", "TIMESTAMP"): "TIMESTAMP_TRUNC({col}, MONTH)",
+    ("DAY", "DATE"): "{col}",
+    ("MONTH", "DATE"): "DATE_TRUNC({col}, MONTH)",
 }
+# End (exclusive) of the partition starting at ``{p}``.
+_PARTITION_END = {
+    ("DAY", "TIMESTAMP"): "TIMESTAMP_ADD({p}, INTERVAL 1 DAY)",
+    ("HOUR", "TIMESTAMP"): "TIMESTAMP_ADD({p}, INTERVAL 1 HOUR)",
+    ("MONTH", "TIMESTAMP"): "TIMESTAMP(DATE_ADD(DATE({p}), INTERVAL 1 MONTH))",
+    ("DAY", "DATE"): "DATE_ADD({p}, INTERVAL 1 DAY)",
+    ("MONTH", "DATE"): "DATE_ADD({p}, INTERVAL 1 MONTH)",
+}
+_PARTITION_ALIAS = "_edp_p"
 
 
 def _quote(name: str) -> str:
@@ -96,29 +110,84 @@ def _referenced_columns(statement: exp.Expression, table: exp.Table, spec: Table
     return list(wanted)
 
 
-def _partition_filter(table: exp.Table, spec: TableSpec) -> str | None:
-    """BigQuery SQL of the WHERE conjuncts that only use the partition column, if any."""
+def _range_condition(conjunct: Any, start: str, end: str) -> str | None:  # noqa: PLR0911
+    """``col <op> value`` as a condition on a partition ``[start, end)``; None if not that shape.
+
+    BigQuery prunes on partition bounds, not on the rows: ``ts > '12:31'`` reads the whole day
+    that holds 12:31 even when no row of that day passes the filter.
+    """
+    flipped: dict[type[Any], type[Any]] = {
+        exp.GT: exp.LT,
+        exp.GTE: exp.LTE,
+        exp.LT: exp.GT,
+        exp.LTE: exp.GTE,
+        exp.EQ: exp.EQ,
+    }
+    if isinstance(conjunct, exp.Between) and isinstance(conjunct.this, exp.Column):
+        low = conjunct.args["low"].sql(dialect="bigquery")
+        high = conjunct.args["high"].sql(dialect="bigquery")
+        return f"{start} <= {high} AND {end} > {low}"
+    if type(conjunct) not in flipped:
+        return None
+    left, right = conjunct.this, conjunct.expression
+    kind: type[Any] = type(conjunct)
+    if isinstance(right, exp.Column) and not isinstance(left, exp.Column):
+        left, right, kind = right, left, flipped[kind]
+    if not isinstance(left, exp.Column) or right.find(exp.Column):
+        return None
+    value = right.sql(dialect="bigquery")
+    if kind in (exp.GT, exp.GTE):
+        return f"{end} > {value}"
+    if kind is exp.LT:
+        return f"{start} < {value}"
+    if kind is exp.LTE:
+        return f"{start} <= {value}"
+    return f"{start} <= {value} AND {end} > {value}"
+
+
+def _partitions_read(table: exp.Table, spec: TableSpec, ref: str) -> str | None:
+    """A BigQuery WHERE clause keeping the rows of the partitions the statement reads.
+
+    None when every partition is read (no usable filter on the partition column).
+    """
     if spec.partitioning is None:
         return None
     scope = table.find_ancestor(exp.Select, exp.Delete, exp.Update)
-    if scope is None:
-        return None
-    where = scope.args.get("where")
+    where = scope.args.get("where") if scope is not None else None
     if not isinstance(where, exp.Where):
         return None
-    names = _names_for(table)
     column = spec.partitioning.field
-    kept = []
+    key = (spec.partitioning.type, spec.column(column).type)
+    if key not in _PARTITION_START:
+        return None
+    start = _PARTITION_START[key].format(col=column)
+    end = _PARTITION_END[key].format(p=_PARTITION_ALIAS)
+    names = _names_for(table)
+    on_bounds: list[str] = []
+    on_rows: list[str] = []
     for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
         columns = list(conjunct.find_all(exp.Column))
         if not columns or conjunct.find(exp.Subquery, exp.Select):
             continue
-        if all(c.name == column and (not c.table or c.table in names) for c in columns):
-            unqualified = conjunct.copy()
-            for c in unqualified.find_all(exp.Column):
-                c.set("table", None)
-            kept.append(unqualified.sql(dialect="bigquery"))
-    return " AND ".join(f"({k})" for k in kept) if kept else None
+        if not all(c.name == column and (not c.table or c.table in names) for c in columns):
+            continue
+        unqualified = conjunct.copy()
+        for c in unqualified.find_all(exp.Column):
+            c.set("table", None)
+        bound = _range_condition(unqualified, _PARTITION_ALIAS, end)
+        if bound is not None:
+            on_bounds.append(f"({bound})")
+        else:
+            on_rows.append(f"({unqualified.sql(dialect='bigquery')})")
+    if not on_bounds and not on_rows:
+        return None
+    parts = f"SELECT DISTINCT {start} AS {_PARTITION_ALIAS} FROM {ref}"
+    if on_rows:
+        parts += " WHERE " + " AND ".join(on_rows)
+    keep = f"SELECT {_PARTITION_ALIAS} FROM ({parts})"
+    if on_bounds:
+        keep += " WHERE " + " AND ".join(on_bounds)
+    return f"{start} IN ({keep})"
 
 
 def estimate_statement_bytes(
@@ -136,11 +205,8 @@ def estimate_statement_bytes(
             continue
         sizes = " + ".join(bigquery_size_sql(spec.column(c), _quote(c)) for c in columns)
         ref = f"{spec.dataset}.{spec.name}"
-        where = ""
-        condition = _partition_filter(table, spec)
-        if condition is not None and spec.partitioning is not None:
-            part = _PARTITION_EXPR[spec.partitioning.type].format(col=spec.partitioning.field)
-            where = f" WHERE {part} IN (SELECT DISTINCT {part} FROM {ref} WHERE {condition})"
+        condition = _partitions_read(table, spec, ref)
+        where = f" WHERE {condition}" if condition is not None else ""
         sql = f"SELECT SUM({SIZE_PLACEHOLDER}) AS b FROM {ref}{where}"
         value = run_scalar(sql, params, sizes)
         total += int(value or 0)
