@@ -219,6 +219,7 @@ class DemoRunner:
         wf_venv: EmulatorVenv | None = None
         if cfg.etl_mode != "calls" and workflow_yaml.is_file():
             wf_venv = EmulatorVenv(root).start()  # builds while the other phases run
+            self._threads.append(wf_venv)
         self.stack = build_stack(state_dir, self._on_event, env)
         with self.phase("start the local stack"):
             self.stack.start()
@@ -367,6 +368,8 @@ class DemoRunner:
                 lag.sample(self.wh, replayer, loader, flusher, shop, lo)
                 progress.update(task, completed=replayer.progress()[0])
                 live.update(Group(progress, lag.table()))
+        if not self.console.is_terminal:
+            self.console.line()
         self._threads.remove(replayer)
         for worker in (loader, flusher, shop):
             if worker.error is not None and isinstance(worker, LoaderThread):
@@ -418,6 +421,8 @@ class DemoRunner:
                     progress.update(cdc, completed=int(cdc_done))
                 if not (stream_done and cdc_done):
                     time.sleep(0.5)
+        if not self.console.is_terminal:
+            self.console.line()
         flusher.stop()
         self._threads.remove(flusher)
         flusher.drain(idle_s=2.0)

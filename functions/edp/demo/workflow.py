@@ -15,10 +15,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -70,6 +72,8 @@ class EmulatorVenv:
         self.error: str | None = None
         self.built = False
         self.seconds = 0.0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._ensure, name="demo-wf-venv", daemon=True)
 
     def importable(self) -> bool:
@@ -83,34 +87,52 @@ class EmulatorVenv:
         )
         return probe.returncode == 0
 
+    def _run(self, argv: list[str | Path]) -> None:
+        """One build step, killable by :meth:`stop`."""
+        if self._stopped.is_set():
+            raise OSError("stopped")
+        self._proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        _, err = self._proc.communicate(timeout=600)
+        if self._proc.returncode != 0:
+            raise OSError(f"{argv[0]} failed: {err.decode(errors='replace')[-500:]}")
+
     def _ensure(self) -> None:
         started = time.monotonic()
+        # Built beside the final path and renamed at the end: an interrupted build never
+        # leaves a half-built venv where tests/workflows or the next demo look for it.
+        tmp = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
         try:
             if self.importable():
                 return
+            tmp_python = tmp / "bin" / "python"
             uv = shutil.which("uv")
             if uv:
-                subprocess.run(
-                    [uv, "venv", "--quiet", "--python", sys.executable, self.path],
-                    check=True,
-                    capture_output=True,
-                )
-                install: list[str | Path] = [
-                    uv, "pip", "install", "--quiet", "--python", self.python, EMULATOR
-                ]  # fmt: skip
+                self._run([uv, "venv", "--quiet", "--python", sys.executable, tmp])
+                self._run([uv, "pip", "install", "--quiet", "--python", tmp_python, EMULATOR])
             else:
-                subprocess.run(
-                    [sys.executable, "-m", "venv", self.path], check=True, capture_output=True
-                )
-                install = [self.python, "-m", "pip", "install", "--quiet", EMULATOR]
-            subprocess.run(install, check=True, timeout=600, capture_output=True)
+                self._run([sys.executable, "-m", "venv", tmp])
+                self._run([tmp_python, "-m", "pip", "install", "--quiet", EMULATOR])
+            shutil.rmtree(self.path, ignore_errors=True)
+            tmp.rename(self.path)
             self.built = True
             if not self.importable():
                 self.error = f"{EMULATOR} did not install into {self.path}"
         except (OSError, subprocess.SubprocessError) as exc:
             self.error = f"could not build the workflows-emulator venv: {exc}"
         finally:
+            shutil.rmtree(tmp, ignore_errors=True)
             self.seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Stop a build in progress (Ctrl-C); the final path is left untouched."""
+        self._stopped.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self._thread.join(10)
 
     def start(self) -> EmulatorVenv:
         self._thread.start()
