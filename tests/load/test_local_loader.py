@@ -209,3 +209,48 @@ def test_cli_run_drains_and_reports(
     assert result.exit_code == 0, result.output
     assert '"rows_loaded": 114' in result.output
     assert '"dead_letters": 6' in result.output
+
+
+def test_share_warehouse_lets_another_process_use_the_duckdb_file(
+    warehouse: Warehouse, channel: Channel, tmp_path: Any
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from edp.errors import TransientError
+    from edp.warehouse import get_warehouse
+
+    traffic = make_traffic(3000, events_per_message=(1, 3), seed=17)
+    channel.publish(traffic.messages)
+    warehouse.close()
+    log = (tmp_path / "loader.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edp.load", "run", "--subscription", channel.name,
+         "--no-ensure-topology", "--share-warehouse", "--exit-when-idle", "2"],
+        env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    opened = 0
+    counts: list[int] = []
+    while proc.poll() is None:
+        try:
+            other = get_warehouse()
+        except TransientError:  # the loader is writing a batch right now
+            time.sleep(0.02)
+            continue
+        try:
+            counts.append(int(other.query("SELECT COUNT(*) AS n FROM raw.user_events").scalar()))
+            opened += 1
+        finally:
+            other.close()
+        time.sleep(0.05)
+    assert proc.returncode == 0, (tmp_path / "loader.log").read_text()[-3000:]
+    assert opened >= 3  # this process got the file while the loader ran
+    final = get_warehouse()
+    try:
+        assert final.query("SELECT COUNT(*) AS n FROM raw.user_events").scalar() == len(
+            traffic.valid_ids
+        )
+    finally:
+        final.close()

@@ -2,6 +2,7 @@
 
     edp load run                      # until Ctrl-C / SIGTERM (flushes and acks, then exits)
     edp load run --exit-when-idle 5   # drain the backlog, stop after 5 s without messages
+    edp load run --share-warehouse    # open DuckDB per batch (edp dev: other writers too)
 
 Registered in :mod:`edp.cli.main` as ``app.add_typer(load.app, name="load")``;
 ``python -m edp.load`` runs the same command (used by the fault test's subprocesses).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -45,6 +47,13 @@ def run(
     ensure_topology: Annotated[
         bool, typer.Option(help="Create topics/subscriptions and tables first.")
     ] = True,
+    share_warehouse: Annotated[
+        bool,
+        typer.Option(
+            help="Open the DuckDB file per batch and close it after, so other local processes "
+            "(cdc_flush, etl) can write between batches; default: hold it (fastest)."
+        ),
+    ] = False,
 ) -> None:
     """Pull the events subscription and load it until stopped; print a JSON summary."""
     from edp.bus.admin import ensure_topology as ensure_bus
@@ -55,10 +64,10 @@ def run(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
-    warehouse = get_warehouse(settings)
     if ensure_topology:
         ensure_bus(settings=settings)
-        warehouse.create_tables()
+        with closing(get_warehouse(settings)) as tables:
+            tables.create_tables()
     config = LoaderConfig(
         subscription_path=subscription_path(
             settings.project, subscription or settings.subscription_events_loader
@@ -69,11 +78,13 @@ def run(
         max_batch_delay_s=batch_delay,
         dedup_horizon_s=dedup_horizon,
     )
-    loader = LocalLoader(warehouse, config, get_subscriber(settings))
-    try:
+    if share_warehouse:
+        loader = LocalLoader(lambda: get_warehouse(settings), config, get_subscriber(settings))
         stats = run_until_signalled(loader, exit_when_idle_s=exit_when_idle)
-    finally:
-        warehouse.close()
+    else:
+        with closing(get_warehouse(settings)) as warehouse:
+            loader = LocalLoader(warehouse, config, get_subscriber(settings))
+            stats = run_until_signalled(loader, exit_when_idle_s=exit_when_idle)
     typer.echo(
         json.dumps(
             {

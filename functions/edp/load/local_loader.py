@@ -46,7 +46,8 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
@@ -76,6 +77,7 @@ log = logging.getLogger(__name__)
 
 MAX_PULL_MESSAGES = 100  # the emulator's (and a sensible) per-Pull cap
 MAX_ACK_IDS_PER_REQUEST = 1000
+WAREHOUSE_OPEN_WAIT_S = 20.0  # per-batch mode: how long to wait for another writer's lock
 
 
 class Subscriber(Protocol):
@@ -188,20 +190,25 @@ def pull_worker(  # noqa: PLR0917 - a multiprocessing target takes positional ar
         "max_messages": MAX_PULL_MESSAGES,
         "return_immediately": True,
     }
-    out.put((_READY, index))
-    ack_ids: list[str] = []
-    batch = ParsedBatch()
-    first_at = 0.0
-
-    def hand_over() -> None:
-        nonlocal ack_ids, batch
-        out.put(WorkerBatch(index, ack_ids, mapper.to_arrow(batch.rows), batch.dead_letters))
-        ack_ids, batch = [], ParsedBatch()
 
     def writer_alive() -> bool:
         # The writer holds the other end and never writes: readable means EOF, it is gone.
         return not writer_alive_r.poll()
 
+    def put(item: object) -> bool:
+        """Hand ``item`` to the writer (blocking while it is behind); False if it is gone."""
+        while True:
+            try:
+                out.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                if not writer_alive():
+                    return False
+
+    put((_READY, index))
+    ack_ids: list[str] = []
+    batch = ParsedBatch()
+    first_at = 0.0
     while not stop.is_set() and writer_alive():
         try:
             response = subscriber.pull(request=request, timeout=config.pull_timeout_s)
@@ -221,14 +228,18 @@ def pull_worker(  # noqa: PLR0917 - a multiprocessing target takes positional ar
             or not received
             or time.monotonic() - first_at >= config.worker_batch_delay_s
         ):
-            hand_over()  # blocks while the writer is behind: bounded memory
-            first_at = 0.0
+            rows = mapper.to_arrow(batch.rows)
+            if not put(WorkerBatch(index, ack_ids, rows, batch.dead_letters)):
+                break
+            ack_ids, batch, first_at = [], ParsedBatch(), 0.0
         if not received:
             stop.wait(config.idle_sleep_s)
-    if writer_alive():
+    if writer_alive():  # a graceful stop: hand over what we hold, then say we are done
         if ack_ids:
-            hand_over()
-        out.put((_DONE, index))
+            put(WorkerBatch(index, ack_ids, mapper.to_arrow(batch.rows), batch.dead_letters))
+        put((_DONE, index))
+    else:  # orphaned (writer killed): nothing we pulled is acked; exit without flushing
+        out.cancel_join_thread()
 
 
 def _worker_context() -> Any:
@@ -249,7 +260,7 @@ class LocalLoader:
 
     def __init__(
         self,
-        warehouse: Warehouse,
+        warehouse: Warehouse | Callable[[], Warehouse],
         config: LoaderConfig,
         subscriber: Subscriber | None = None,
         *,
@@ -259,7 +270,10 @@ class LocalLoader:
         metrics: LoadMetrics | None = None,
     ) -> None:
         catalog = load_catalog()
-        self.warehouse = warehouse
+        # A Warehouse is held for the whole run; a factory is called per batch and the handle
+        # closed right after, so other local processes can write the DuckDB file in between.
+        self._warehouse = warehouse if isinstance(warehouse, Warehouse) else None
+        self._factory = None if isinstance(warehouse, Warehouse) else warehouse
         self.config = config
         self.raw_table = raw_table or catalog.table(RAW_TABLE)
         self.errors_table = errors_table or catalog.table(ERRORS_TABLE)
@@ -277,6 +291,27 @@ class LocalLoader:
             if self.mapper.loaded_at_column
             else -1
         )
+
+    @contextmanager
+    def warehouse(self) -> Iterator[Warehouse]:
+        """The warehouse for one batch (opened and closed here when built from a factory)."""
+        if self._warehouse is not None:
+            yield self._warehouse
+            return
+        assert self._factory is not None
+        deadline = time.monotonic() + WAREHOUSE_OPEN_WAIT_S
+        while True:
+            try:
+                opened = self._factory()
+                break
+            except TransientError:  # another process holds the DuckDB file: wait our turn
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
     @property
     def subscriber(self) -> Subscriber:
@@ -305,7 +340,8 @@ class LocalLoader:
             if time_column:
                 sql += f" WHERE {time_column} >= @since"
                 params["since"] = micros_to_datetime(since_us)
-            keys = self.warehouse.query_arrow(sql, params).column("k").to_pylist()
+            with self.warehouse() as warehouse:
+                keys = warehouse.query_arrow(sql, params).column("k").to_pylist()
             deduper.remember(k for k in keys if k is not None)
             remembered += len(keys)
         log.info(
@@ -412,13 +448,14 @@ class LocalLoader:
                 self._loaded_at_index, self.mapper.schema.field(self._loaded_at_index), column
             )
         try:
-            if kept.num_rows:
-                self.warehouse.load_arrow(self.raw_table.ref, kept)
-            if fresh_dead:
-                self.warehouse.load_arrow(
-                    self.errors_table.ref,
-                    dead_letters_to_arrow(fresh_dead, self.errors_table, loaded_at_us),
-                )
+            with self.warehouse() as warehouse:
+                if kept.num_rows:
+                    warehouse.load_arrow(self.raw_table.ref, kept)
+                if fresh_dead:
+                    warehouse.load_arrow(
+                        self.errors_table.ref,
+                        dead_letters_to_arrow(fresh_dead, self.errors_table, loaded_at_us),
+                    )
         except EdpError as exc:
             # Nothing is acked: the messages come back. Forget the ids so they load then.
             self._events.forget(kept.column("event_id").to_pylist())

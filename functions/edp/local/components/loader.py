@@ -22,7 +22,8 @@ class StreamLoader(Component):
     def start(self, ctx: StackContext) -> None:
         self.proc = ctx.spawn(
             self.name,
-            [sys.executable, "-m", "edp.load", "run", "--no-ensure-topology"],
+            # Per-batch DuckDB handle: the served cdc_flush / etl functions write the same file.
+            [sys.executable, "-m", "edp.load", "run", "--no-ensure-topology", "--share-warehouse"],
         )
 
     def stop(self) -> None:
