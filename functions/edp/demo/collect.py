@@ -151,8 +151,10 @@ def collect(
     replay_start: dt.datetime,
     execution_id: str,
     demo_start: dt.datetime,
+    t0: dt.datetime | None = None,
 ) -> ReportData:
-    """Read the report's data back from the warehouse."""
+    """Read the report's data back from the warehouse (``t0``: the replay's first send, the
+    zero of the throughput chart; default ``replay_start``)."""
     lo = dt.datetime.combine(first_day, dt.time(), dt.UTC) - dt.timedelta(days=1)
     live = {"lo": lo, "replay_start": replay_start}
     days = {"a": first_day, "b": last_day}
@@ -172,9 +174,9 @@ def collect(
     for label, column in (("received by ingest", "received_at"), ("loaded into raw", "loaded_at")):
         rows = _rows(
             wh,
-            f"SELECT TIMESTAMP_DIFF({column}, @replay_start, SECOND) AS s, COUNT(*) AS n "
+            f"SELECT TIMESTAMP_DIFF({column}, @t0, SECOND) AS s, COUNT(*) AS n "
             f"FROM raw.user_events WHERE {_live_filter()} GROUP BY s ORDER BY s",
-            live,
+            {**live, "t0": t0 or replay_start},
         )
         data.throughput[label] = ([float(r["s"]) for r in rows], [int(r["n"]) for r in rows])
     data.freshness_ms = [

@@ -75,17 +75,19 @@ def _chart_throughput(data: ReportData, facts: RunFacts) -> _Chart:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    sent = sorted(facts.sent_per_second.items())
-    fig.add_scatter(
-        x=[s for s, _ in sent],
-        y=[n for _, n in sent],
-        name="answered by ingest (client side)",
-        mode="lines",
-        line={"color": _COLORS[0]},
-    )
-    for (label, (xs, ys)), color in zip(data.throughput.items(), _COLORS[1:], strict=False):
+    series = {"answered by ingest (client side)": dict(facts.sent_per_second.items())}
+    for label, (xs, ys) in data.throughput.items():
+        series[f"{label} (warehouse)"] = {int(x): y for x, y in zip(xs, ys, strict=True)}
+    seconds = [s for counts in series.values() for s in counts]
+    span = range(min(seconds, default=0), max(seconds, default=-1) + 1)
+    for (label, counts), color in zip(series.items(), _COLORS, strict=False):
+        # every second of the span, zeros included: a stall shows as a stall
         fig.add_scatter(
-            x=xs, y=ys, name=f"{label} (warehouse)", mode="lines", line={"color": color}
+            x=list(span),
+            y=[counts.get(s, 0) for s in span],
+            name=label,
+            mode="lines",
+            line={"color": color},
         )
     fig.update_layout(
         **_layout(
@@ -346,6 +348,7 @@ def _chart_orders(data: ReportData, facts: RunFacts) -> _Chart:
             f"Shop orders by current status (mart.orders_daily; net {revenue:,.0f} KRW)",
             barmode="stack",
             yaxis_title="orders",
+            xaxis={"type": "category"},
         )
     )
     return (

@@ -318,6 +318,7 @@ class DemoRunner:
                 replay_start=replay_start,
                 execution_id=execution_id,
                 demo_start=demo_start,
+                t0=replayer.stats.started_at,
             )
             acc = accounting(
                 self.wh,
