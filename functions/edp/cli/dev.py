@@ -22,6 +22,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from edp.errors import EdpError
@@ -96,10 +97,24 @@ def _select(only: list[str] | None, skip: list[str] | None) -> list[type[Compone
     return classes
 
 
-def _on_event(name: str, event: str, detail: str) -> None:
-    colour = {"failed": "red", "stop-failed": "red", "started": "green"}.get(event, "dim")
-    suffix = f" — {detail}" if detail else ""
-    console.print(f"[{colour}]{event:>9}[/{colour}] {name}{suffix}")
+class _Progress:
+    """Progress output: a spinner while a component starts or stops, one line when it is done."""
+
+    def __init__(self) -> None:
+        self._status: Status | None = None
+
+    def __call__(self, name: str, event: str, detail: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if event in ("starting", "stopping"):
+            what = f"{event} {name}" + (f" ({detail})" if detail else "")
+            self._status = console.status(what)
+            self._status.start()
+            return
+        colour = {"failed": "red", "stop-failed": "red", "started": "green"}.get(event, "dim")
+        suffix = f" — {detail}" if detail else ""
+        console.print(f"[{colour}]{event:>9}[/{colour}] {name}{suffix}")
 
 
 def _serve(stack: Stack, state_file: Path, check: bool, interval: float) -> int:
@@ -150,7 +165,7 @@ def dev(
         env={"EDP_STATE_DIR": str(state_dir), "GOOGLE_CLOUD_PROJECT": settings.project},
         port_base=port_base or None,
     )
-    stack = Stack(ctx, _select(only, skip), on_event=_on_event)
+    stack = Stack(ctx, _select(only, skip), on_event=_Progress())
     state_file = state_dir / "dev.json"
     other = _running_stack(state_file)
     if other is not None:
