@@ -99,7 +99,7 @@ def test_http_sender_posts_every_event_with_the_write_key(
 ) -> None:
     url, handler = ingest_server
     table = small_day.slice(0, 1_000)
-    sender = HttpSender(url=url, write_key="wk-test", concurrency=4)
+    sender = HttpSender(url=url, write_key="wk-test", concurrency=4, rate=20_000)  # paced
     stats = send_http(sender, [table], batch_size=64)
     sent_ids = [e["event_id"] for b in handler.bodies for e in b["events"]]
     assert sorted(sent_ids) == sorted(table.column("event_id").to_pylist())
