@@ -115,3 +115,10 @@ def requirements(session: nox.Session) -> None:
         "# Regenerate with `nox -s requirements`; tests/infra checks they agree.\n"
     )
     (ROOT / "functions" / "requirements.txt").write_text(header + "\n".join(deps) + "\n")
+
+
+@nox.session(name="bqemu", venv_backend="none")
+def bqemu(session: nox.Session) -> None:
+    """The bqemulator venv (``.nox/bqemu``) for the BigQuery adapter's contract tests; with
+    ``-- --serve`` a BigQuery REST emulator on :9050 (the tests build and start it themselves)."""
+    session.run("python", "tests/warehouse/bqemu.py", *session.posargs)
