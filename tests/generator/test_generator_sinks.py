@@ -140,3 +140,17 @@ def test_cli_refuses_a_bad_incident() -> None:
     result = CliRunner().invoke(app, ["--incidents", "meteor", "--sink", "none"])
     assert result.exit_code != 0
     assert "meteor" in result.output
+
+
+def test_cli_http_sink_fails_when_ingest_accepts_nothing(
+    ingest_server: tuple[str, type[_Ingest]],
+) -> None:
+    url, handler = ingest_server
+    handler.calls = 1  # no 503 warm-up: every request is answered, none accepted (path 404)
+    result = CliRunner().invoke(
+        app,
+        ["--start", "2026-11-24", "--scale", "0.0002", "--sink", "http",
+         "--url", url + "/nowhere", "--write-key", "k"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "accepted none" in result.output

@@ -135,6 +135,9 @@ def generate(
             f"rejected, {st.retries:,} retries, {st.failed_requests:,} failed, "
             f"statuses {st.status_counts}"
         )
+        if st.events and not st.accepted:
+            console.print("[red]ingest accepted none of the events (write key? URL?)[/red]")
+            raise typer.Exit(1)
     if ground_truth is not None:
         generator.ground_truth.write(ground_truth)
         console.print(f"ground truth -> {ground_truth}")
