@@ -287,3 +287,19 @@ def _pull_one(sub: str, settings: Settings) -> list[Any]:
 
     wait_until(one, timeout=60, what=f"a message on {sub}")
     return got
+
+
+def test_publishing_to_a_missing_topic_is_a_config_error(bus: Settings, unique: str) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        publish_all(f"missing-{unique}", [Message(b"a")], settings=bus)
+
+
+def test_an_unreachable_emulator_is_a_transient_error(unique: str) -> None:
+    from edp.errors import TransientError
+    from edp.local.processes import free_port
+
+    dead = Settings(  # type: ignore[call-arg]
+        _env_file=None, PUBSUB_EMULATOR_HOST=f"127.0.0.1:{free_port()}", GOOGLE_CLOUD_PROJECT="p"
+    )
+    with pytest.raises(TransientError):
+        pull(f"s-{unique}", settings=dead, timeout_s=2)

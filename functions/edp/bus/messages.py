@@ -108,7 +108,8 @@ def publish_all(
         Server-assigned message ids, in input order.
 
     Raises:
-        ConfigError: Ordering keys given to a publisher without message ordering.
+        ConfigError: Ordering keys given to a publisher without message ordering, or the topic
+            does not exist.
         TransientError: A publish failed or timed out (ordering keys are resumed first so the
             caller can retry).
     """
@@ -140,9 +141,13 @@ def publish_all(
                 with contextlib.suppress(Exception):
                     client.resume_publish(path, message.ordering_key)
     if failed:
-        raise TransientError(
-            f"{len(failed)} of {len(batch)} messages to {path} failed: {failed[0]!r}"
-        ) from failed[0]
+        from google.api_core import exceptions
+
+        summary = f"{len(failed)} of {len(batch)} messages to {path} failed: {failed[0]!r}"
+        if any(isinstance(exc, exceptions.NotFound) for exc in failed):
+            # Retrying cannot create the topic: a deployment / ensure_topology problem.
+            raise ConfigError(f"topic {path} does not exist; {summary}") from failed[0]
+        raise TransientError(summary) from failed[0]
     return ids
 
 
