@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,6 +126,25 @@ def test_list_runs_in_a_fresh_interpreter_and_imports_every_module() -> None:
         [sys.executable, "-m", "edp.bench", "--list"], capture_output=True, text=True, check=True
     ).stdout
     assert "generate" in out and "generate.day_seconds < 60 s" in out
+
+
+def test_a_module_that_does_not_import_is_reported_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real = pkgutil.iter_modules
+
+    def with_a_broken_one(path: Any) -> Iterator[Any]:
+        yield from real(path)
+        yield pkgutil.ModuleInfo(None, "no_such_benchmark_module", False)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pkgutil, "iter_modules", with_a_broken_one)
+    found = bench.discover()
+    assert "generate" in found
+    assert "no_such_benchmark_module" in bench.broken_modules()
+    assert main(["--list"]) == 1
+    monkeypatch.setattr(pkgutil, "iter_modules", real)
+    bench.discover()
+    assert bench.broken_modules() == {}
 
 
 def test_unknown_selector_exits_2(tmp_path: Path) -> None:

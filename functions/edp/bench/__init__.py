@@ -145,12 +145,29 @@ def benchmark(
     return register
 
 
+_BROKEN: dict[str, str] = {}
+
+
 def discover() -> dict[str, Benchmark]:
-    """Import every module of ``edp.bench`` and return the registry, by name."""
+    """Import every module of ``edp.bench`` and return the registry, by name.
+
+    A module that fails to import is skipped (see :func:`broken_modules`), so one area's
+    broken benchmark does not stop everyone else's figures.
+    """
+    _BROKEN.clear()
     for info in pkgutil.iter_modules(__path__):
-        if info.name not in _HARNESS_MODULES and not info.name.startswith("_"):
+        if info.name in _HARNESS_MODULES or info.name.startswith("_"):
+            continue
+        try:
             importlib.import_module(f"{__name__}.{info.name}")
+        except Exception as exc:  # any import-time failure of someone's module
+            _BROKEN[info.name] = f"{type(exc).__name__}: {exc}"
     return dict(sorted(_REGISTRY.items()))
+
+
+def broken_modules() -> dict[str, str]:
+    """Benchmark modules that failed to import at the last :func:`discover`, with the error."""
+    return dict(_BROKEN)
 
 
 def select(selectors: Sequence[str]) -> list[Benchmark]:
@@ -173,4 +190,13 @@ def all_bars() -> dict[str, Bar]:
     return {bar.key: bar for b in discover().values() for bar in b.bars}
 
 
-__all__ = ["Bar", "Benchmark", "Figures", "all_bars", "benchmark", "discover", "select"]
+__all__ = [
+    "Bar",
+    "Benchmark",
+    "Figures",
+    "all_bars",
+    "benchmark",
+    "broken_modules",
+    "discover",
+    "select",
+]

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from edp.bench import Benchmark, all_bars, discover, select
+from edp.bench import Benchmark, all_bars, broken_modules, discover, select
 from edp.bench.report import load, machine_info, merge, now_iso, write
 from edp.bench.rss import run_with_peak_rss
 from edp.errors import ConfigError, EdpError
@@ -92,15 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    broken = broken_modules()
     if args.list:
         for bench in discover().values():
             bars = ", ".join(f"{b.key} {b.describe()}" for b in bench.bars)
             print(f"{bench.name:<20} {bench.module:<28} {bars}")
-        return 0
+        for module, error in broken.items():
+            print(f"{'(broken)':<20} edp.bench.{module:<18} {error}")
+        return 1 if broken else 0
 
     machine = machine_info()
     doc = load(args.out / "benchmarks.json")
-    failures: list[str] = []
+    # a module that does not import fails a full run; a partial run only warns about it
+    failures = [f"module edp.bench.{m} does not import: {e}" for m, e in broken.items()]
+    if args.selectors:
+        for failure in failures:
+            print(f"[bench] WARNING {failure}", file=sys.stderr)
+        failures = []
     for bench in selected:
         print(f"[bench] {bench.name} ...", flush=True)
         try:
