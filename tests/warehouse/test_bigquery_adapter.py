@@ -25,7 +25,7 @@ from edp.warehouse.bigquery_adapter import BigQueryWarehouse, bigquery_client, q
 from .bqemu import BqEmulator
 from .test_contract import CATALOG, DAILY, EVENTS
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(60, func_only=True)
 
 
 @pytest.mark.parametrize(

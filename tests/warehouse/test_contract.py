@@ -40,7 +40,8 @@ from edp.warehouse.port import Warehouse
 
 from .bqemu import BqEmulator
 
-pytestmark = pytest.mark.timeout(120)
+# func_only: the first BigQuery case's setup may build the emulator venv (bounded in bqemu.py).
+pytestmark = pytest.mark.timeout(120, func_only=True)
 
 UTC = dt.UTC
 DAY = dt.date(2024, 3, 10)
@@ -284,6 +285,13 @@ def test_query_binds_typed_named_parameters(
 ) -> None:
     wh.insert_rows(EVENTS, [event(0), event(1), event(2)])
     assert ids(wh, where, params) == expected
+
+
+def test_query_runs_one_statement_only(wh: Warehouse) -> None:
+    with pytest.raises(WarehouseError, match="execute_script"):
+        wh.query(f"SELECT 1 AS a; SELECT COUNT(*) AS n FROM {EVENTS}")
+    with pytest.raises(WarehouseError, match="execute_script"):
+        wh.query_arrow(f"SELECT 1 AS a; SELECT COUNT(*) AS n FROM {EVENTS}")
 
 
 def test_query_missing_parameter_is_a_warehouse_error(wh: Warehouse) -> None:

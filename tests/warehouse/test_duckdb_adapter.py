@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from edp.contracts.catalog import load_catalog
-from edp.errors import UnknownTableError, WarehouseError
+from edp.errors import ConfigError, UnknownTableError, WarehouseError
 from edp.settings import Settings
 from edp.warehouse import get_warehouse
 from edp.warehouse.bigquery_adapter import BigQueryWarehouse
@@ -128,9 +128,21 @@ def test_row_id_memory_is_bounded() -> None:
             wh.insert_rows(EVENTS, [event(3)], row_ids=[])
 
 
-def test_query_runs_one_statement_only() -> None:
-    with _wh() as wh, pytest.raises(WarehouseError, match="execute_script"):
-        wh.query(f"SELECT 1 AS a; SELECT COUNT(*) FROM {EVENTS}")
+def test_a_file_named_like_a_dataset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="named like a dataset"):
+        DuckDBWarehouse(tmp_path / "raw.duckdb", catalog=CATALOG, settings=Settings(_env_file=None))
+
+
+def test_cursors_of_finished_threads_are_released() -> None:
+    with _wh() as wh:
+        for _ in range(5):
+            thread = threading.Thread(
+                target=wh.query, args=(f"SELECT COUNT(*) AS n FROM {EVENTS}",)
+            )
+            thread.start()
+            thread.join()
+        wh.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")
+        assert len(wh._cursors) <= 2  # this thread's, and at most the last finished one's
 
 
 def test_script_failure_outside_a_transaction_keeps_earlier_statements() -> None:

@@ -367,7 +367,9 @@ class BigQueryWarehouse:
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
         )
         with _api(f"load into {spec.ref}"):
-            # No size: a resumable upload (works for any payload size).
+            # No size -> a resumable upload. (The multipart path, which load_table_from_json
+            # takes, sends the media part as Content-Type */*: bqemulator refuses that, and
+            # resumable uploads work on both for any payload size.)
             job = self.client.load_table_from_file(
                 buffer, self._table_id(spec), job_config=config, rewind=True
             )
@@ -375,8 +377,14 @@ class BigQueryWarehouse:
         # A finished NDJSON load job (max_bad_records=0) wrote every row.
         return int(data.num_rows)
 
+    def _one_statement(self, sql: str, method: str) -> None:
+        count = len(parse_bigquery(sql))
+        if count != 1:
+            raise WarehouseError(f"{method}() runs one statement, got {count}: use execute_script")
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run one statement; rows as dicts."""
+        self._one_statement(sql, "query")
         started = time.perf_counter()
         job, rows = self._run(sql, params)
         with _api("fetch rows"):
@@ -391,6 +399,7 @@ class BigQueryWarehouse:
 
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run one SELECT and return Arrow (REST pages; no Storage Read API client)."""
+        self._one_statement(sql, "query_arrow")
         _, rows = self._run(sql, params)
         with _api("fetch arrow"):
             return rows.to_arrow(create_bqstorage_client=False)

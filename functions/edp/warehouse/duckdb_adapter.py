@@ -49,6 +49,7 @@ import pyarrow as pa
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
 from edp.contracts.duckdb_ddl import duckdb_create_table_sql, duckdb_type
 from edp.errors import (
+    ConfigError,
     ContractError,
     TransientError,
     UnknownColumnError,
@@ -122,19 +123,25 @@ class DuckDBWarehouse:
         self.settings = settings or get_settings()
         self.catalog = catalog or load_catalog()
         self.path = str(path)
+        self.datasets: DatasetMap = dataset_map(
+            {ds: self.settings.dataset_name(ds) for ds, _ in dataset_map({})}
+        )
         if self.path != ":memory:":
+            # DuckDB names the database after the file: "raw.duckdb" would make "raw".t ambiguous.
+            if Path(self.path).stem in {physical for _, physical in self.datasets}:
+                raise ConfigError(
+                    f"DuckDB file {self.path!r} is named like a dataset; choose another name"
+                )
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:  # e.g. the file is locked by another process
             raise TransientError(f"cannot open DuckDB {self.path}: {exc}") from exc
         self._conn.execute("SET TimeZone = 'UTC'")
-        self.datasets: DatasetMap = dataset_map(
-            {ds: self.settings.dataset_name(ds) for ds, _ in dataset_map({})}
-        )
         self._schema_of = dict(self.datasets)
         self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        # thread -> its cursor; cursors of finished threads are closed when a new one is made.
+        self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}
         self._cursors_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._dedup_window = dedup_window
@@ -154,7 +161,10 @@ class DuckDBWarehouse:
             cursor.execute("SET TimeZone = 'UTC'")
             self._local.cursor = cursor
             with self._cursors_lock:
-                self._cursors.append(cursor)
+                for thread in [t for t in self._cursors if not t.is_alive()]:
+                    with contextlib.suppress(duckdb.Error):
+                        self._cursors.pop(thread).close()
+                self._cursors[threading.current_thread()] = cursor
         return cursor
 
     def _spec(self, table: str) -> TableSpec:
@@ -463,7 +473,7 @@ class DuckDBWarehouse:
             return
         self._closed = True
         with self._cursors_lock:
-            for cursor in self._cursors:
+            for cursor in self._cursors.values():
                 with contextlib.suppress(duckdb.Error):
                     cursor.close()
             self._cursors.clear()
