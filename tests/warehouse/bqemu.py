@@ -125,7 +125,10 @@ def ensure(timeout: float = 900) -> Path:
             raise BqemuUnavailable(
                 f"cannot build {VENV}: {stderr.decode(errors='replace')[-500:]}"
             ) from exc
-        _install_spatial(python)
+        try:
+            _install_spatial(python)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            raise BqemuUnavailable(f"cannot install the spatial extension: {exc}") from exc
         (VENV / _MARKER).write_text(_fingerprint())
     return bqemulator_bin()
 
