@@ -25,12 +25,16 @@ ENVELOPE_SCHEMA = json.loads(
 )
 
 
-def drain(settings: Settings, table: str, *, quiet_rounds: int = 3) -> list[Received]:
-    """Pull (and ack) everything on a table's flush subscription."""
+def drain(
+    settings: Settings, table: str, *, expect: int = 0, quiet_rounds: int = 3
+) -> list[Received]:
+    """Pull (and ack) a table's flush subscription until ``expect`` messages came and then
+    nothing more for a few rounds (or 30 s passed)."""
     sub = f"{settings.cdc_subscription_prefix}.{table}"
     out: list[Received] = []
     quiet = 0
-    while quiet < quiet_rounds:
+    deadline = time.monotonic() + 30
+    while (quiet < quiet_rounds or len(out) < expect) and time.monotonic() < deadline:
         got = pull(sub, settings=settings)
         if got:
             ack(sub, got, settings=settings)
@@ -72,8 +76,8 @@ def test_snapshot_then_streaming_in_debezium_format(
 
     reader = CdcReader(reader_config(shop_db, cdc_settings, tmp_path), cdc_settings)
     thread = start_reader(reader, 60)
-    orders = drain(cdc_settings, "shop.orders")
-    items = drain(cdc_settings, "shop.order_items")
+    orders = drain(cdc_settings, "shop.orders", expect=3)
+    items = drain(cdc_settings, "shop.order_items", expect=2)
     snapshot = [json.loads(m.data) for m in orders + items]
     assert len(snapshot) == 5
     markers = [e["payload"]["source"]["snapshot"] for e in snapshot]
@@ -92,7 +96,9 @@ def test_snapshot_then_streaming_in_debezium_format(
     with conn.cursor() as cur:
         cur.execute("TRUNCATE shop.order_items")
     conn.commit()
-    streamed = drain(cdc_settings, "shop.orders") + drain(cdc_settings, "shop.order_items")
+    streamed = drain(cdc_settings, "shop.orders", expect=2) + drain(
+        cdc_settings, "shop.order_items", expect=1
+    )
     events = [json.loads(m.data) for m in streamed]
     assert [e["payload"]["op"] for e in events] == ["u", "d", "t"]
     for message, event in zip(orders + items + streamed, snapshot + events, strict=True):

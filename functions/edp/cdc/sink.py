@@ -3,50 +3,57 @@
 Debezium Server's Pub/Sub sink publishes every change with ordering key = the record key and
 marks a batch processed only once every publish is confirmed. This sink does the same with one
 twist that keeps it fast in Python: instead of the client library's per-ordering-key batches
-(one RPC and one thread per key: a 200,000-row transaction touches 200,000 keys), it sends
-**one Publish RPC at a time per sink**, each carrying up to ``max_messages`` messages of one
-topic with their own ordering keys. A single in-flight request per sink preserves the order of
-every key (Pub/Sub orders messages of a key by the order the service receives them).
+(one RPC and one thread per key: a 200,000-row transaction touches 200,000 keys), each topic
+has **one sender thread with at most one Publish RPC in flight**, carrying everything that
+accumulated for the topic (up to ``max_messages``), each message with its own ordering key. One
+in-flight request per topic preserves the order of every key (Pub/Sub orders a key's messages
+by the order the service receives them); topics proceed in parallel. Batching is natural: while
+an RPC is in flight the next batch fills, so single-row transactions at low rates go out at once
+and a burst goes out 1,000 messages per RPC.
 
-Every message gets a sequence number; :attr:`confirmed` is the highest number whose RPC
-succeeded. The reader acknowledges a transaction to PostgreSQL only when ``confirmed`` has
-passed the transaction's last message, so an acknowledged LSN never covers an unpublished
-change. Memory is bounded: at most ``max_queued`` batches wait for the sender thread; beyond
-that :meth:`publish` blocks (back-pressure on the replication stream).
+Every message gets a sequence number; :attr:`confirmed` is the highest number such that it and
+every number before it were accepted by Pub/Sub. The reader acknowledges a transaction to
+PostgreSQL only when ``confirmed`` has passed the transaction's last message, so an acknowledged
+LSN never covers an unpublished change. Memory is bounded: beyond ``max_pending`` unsent
+messages per topic, :meth:`publish` blocks (back-pressure on the replication stream).
 
 Example (needs an emulator):
     >>> sink = PubSubSink(project="p")                     # doctest: +SKIP
     >>> seq = sink.publish("cdc.shop.orders", b"{}", '{"order_id":1}')
-    >>> sink.flush(); sink.wait_confirmed(seq, timeout_s=5)
+    >>> sink.wait_confirmed(seq, timeout_s=5)
+    True
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections import deque
 from typing import Any
 
 from edp.bus.clients import get_publisher, topic_path
 from edp.errors import TransientError
 from edp.settings import Settings, get_settings
 
-_STOP = object()
-
-
-@dataclass
-class _Batch:
-    topic: str
-    messages: list[Any] = field(default_factory=list)
-    size: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-
 
 class PublishFailedError(TransientError):
     """A Publish RPC failed after retries; the reader must stop and resume from its slot."""
+
+
+class _Topic:
+    """Unsent messages of one topic and the first sequence number still unconfirmed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pending: deque[tuple[int, Any]] = deque()
+        self.in_flight_first: int | None = None
+        self.thread: threading.Thread | None = None
+
+    def first_unconfirmed(self) -> int | None:
+        if self.in_flight_first is not None:
+            return self.in_flight_first
+        return self.pending[0][0] if self.pending else None
 
 
 class PubSubSink:
@@ -59,7 +66,7 @@ class PubSubSink:
         settings: Settings | None = None,
         max_messages: int = 1000,
         max_bytes: int = 4_000_000,
-        max_queued: int = 8,
+        max_pending: int = 20_000,
         rpc_timeout_s: float = 30.0,
         max_attempts: int = 5,
     ) -> None:
@@ -74,20 +81,17 @@ class PubSubSink:
         self._message_cls = PubsubMessage
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.max_pending = max_pending
         self.rpc_timeout_s = rpc_timeout_s
         self.max_attempts = max_attempts
-        self._batches: dict[str, _Batch] = {}
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued)
+        self._topics: dict[str, _Topic] = {}
         self._seq = 0
-        # First sequence number of every batch not yet accepted by Pub/Sub (buffered, queued or
-        # in flight), by batch identity: `confirmed` is just below the smallest of them.
-        self._outstanding: dict[int, int] = {}
         self._error: BaseException | None = None
+        self._closing = False
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="cdc-sink", daemon=True)
-        self._thread.start()
         self.published_total = 0
 
+    # --- producer side (the reader's thread) ---------------------------------------------------
     @property
     def confirmed(self) -> int:
         """Highest sequence number such that it and every message before it were accepted."""
@@ -95,9 +99,8 @@ class PubSubSink:
             return self._confirmed_locked()
 
     def _confirmed_locked(self) -> int:
-        if not self._outstanding:
-            return self._seq
-        return min(self._outstanding.values()) - 1
+        firsts = [f for t in self._topics.values() if (f := t.first_unconfirmed()) is not None]
+        return min(firsts) - 1 if firsts else self._seq
 
     @property
     def last_seq(self) -> int:
@@ -111,36 +114,28 @@ class PubSubSink:
             ) from self._error
 
     def publish(self, topic: str, data: bytes, ordering_key: str) -> int:
-        """Queue one message; returns its sequence number."""
-        self.check()
-        batch = self._batches.get(topic)
+        """Queue one message; returns its sequence number (blocks while the topic is full)."""
+        message = self._message_cls(data=data, ordering_key=ordering_key)
         with self._cond:
-            self._seq += 1
-            if batch is None:
-                batch = self._batches[topic] = _Batch(topic, first_seq=self._seq)
-                self._outstanding[id(batch)] = self._seq
-        batch.messages.append(self._message_cls(data=data, ordering_key=ordering_key))
-        batch.size += len(data) + len(ordering_key) + 16
-        batch.last_seq = self._seq
-        if len(batch.messages) >= self.max_messages or batch.size >= self.max_bytes:
-            self._send(topic)
-        return self._seq
-
-    def _send(self, topic: str) -> None:
-        batch = self._batches.pop(topic)
-        # Batches of different topics go out in sequence order so `confirmed` stays a watermark.
-        while True:
+            entry = self._topics.get(topic)
+            if entry is None:
+                entry = self._topics[topic] = _Topic(topic)
+                entry.thread = threading.Thread(
+                    target=self._run, args=(entry,), name=f"cdc-sink-{topic}", daemon=True
+                )
+                entry.thread.start()
+            while len(entry.pending) >= self.max_pending:
+                self.check()
+                self._cond.wait(timeout=0.2)
             self.check()
-            try:
-                self._queue.put(batch, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+            self._seq += 1
+            entry.pending.append((self._seq, message))
+            self._cond.notify_all()
+            return self._seq
 
     def flush(self) -> None:
-        """Send every partial batch now (in sequence order)."""
-        for topic in sorted(self._batches, key=lambda t: self._batches[t].last_seq):
-            self._send(topic)
+        """Nothing to do: senders publish continuously (kept for the reader's call sites)."""
+        self.check()
 
     def wait_confirmed(self, seq: int, timeout_s: float | None = None) -> bool:
         """Block until ``confirmed >= seq`` (True) or the timeout passes (False)."""
@@ -154,29 +149,51 @@ class PubSubSink:
                 self._cond.wait(timeout=0.2 if remaining is None else min(0.2, remaining))
         return True
 
-    def close(self) -> None:
-        """Flush, wait for everything queued, stop the sender thread."""
+    def close(self, timeout_s: float = 60) -> None:
+        """Wait (up to ``timeout_s``) for everything to be sent, then stop the senders."""
         if self._error is None:
-            self.flush()
-        self._queue.put(_STOP)
-        self._thread.join(timeout=60)
+            self.wait_confirmed(self._seq, timeout_s=timeout_s)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for entry in list(self._topics.values()):
+            if entry.thread is not None:
+                entry.thread.join(timeout=5)
 
-    # --- sender thread -------------------------------------------------------------------------
-    def _run(self) -> None:
+    # --- sender threads ------------------------------------------------------------------------
+    def _take(self, entry: _Topic) -> list[tuple[int, Any]] | None:
+        with self._cond:
+            while not entry.pending:
+                if self._closing or self._error is not None:
+                    return None
+                self._cond.wait(timeout=0.5)
+            batch: list[tuple[int, Any]] = []
+            size = 0
+            while entry.pending and len(batch) < self.max_messages and size < self.max_bytes:
+                item = entry.pending.popleft()
+                batch.append(item)
+                size += len(item[1].data) + len(item[1].ordering_key) + 16
+            entry.in_flight_first = batch[0][0]
+            self._cond.notify_all()  # room for blocked producers
+            return batch
+
+    def _run(self, entry: _Topic) -> None:
         from google.api_core import exceptions
 
+        path = topic_path(self._project, entry.name)
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            batch = self._take(entry)
+            if batch is None:
                 return
-            batch: _Batch = item
-            path = topic_path(self._project, batch.topic)
             attempt = 0
             while True:
                 attempt += 1
                 try:
                     self._api.publish(
-                        topic=path, messages=batch.messages, timeout=self.rpc_timeout_s, retry=None
+                        topic=path,
+                        messages=[m for _, m in batch],
+                        timeout=self.rpc_timeout_s,
+                        retry=None,
                     )
                     break
                 except (
@@ -194,8 +211,8 @@ class PubSubSink:
                     self._fail(exc)
                     return
             with self._cond:
-                self.published_total += len(batch.messages)
-                del self._outstanding[id(batch)]
+                self.published_total += len(batch)
+                entry.in_flight_first = None
                 self._cond.notify_all()
 
     def _fail(self, exc: BaseException) -> None:
