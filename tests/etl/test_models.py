@@ -9,7 +9,14 @@ import pytest
 
 from edp.contracts.catalog import load_catalog
 from edp.errors import ConfigError
-from edp.etl.models import load_models, parallel_groups, parse_config, plan, tables_read
+from edp.etl.models import (
+    load_models,
+    parallel_groups,
+    parse_checks,
+    parse_config,
+    plan,
+    tables_read,
+)
 from edp.etl.runner import render, window, yesterday
 
 MODELS = load_models()
@@ -144,3 +151,26 @@ def test_models_are_shaped_like_the_house_style() -> None:
         assert text.startswith(f"-- {model.ref}:"), model.ref  # says what it is, first line
         assert text.rstrip().endswith("select * from final"), model.ref
         assert "select *\n    from raw." not in text  # import CTEs name their columns
+
+
+def test_checks_are_loaded_beside_their_models() -> None:
+    names = {ref: [c.name for c in m.checks] for ref, m in MODELS.items()}
+    assert names["staging.user_events"] == ["event_id_unique", "every_event_attributed"]
+    assert "closed_funnel_narrows" in names["mart.conversion_funnel"]
+    assert not any(ref.endswith(".checks") for ref in MODELS)  # check files are not models
+    for model in MODELS.values():
+        for check in model.checks:
+            assert check.params <= {"start", "end"}, (model.ref, check.name)
+            assert tables_read(check.sql) == {model.ref}, (model.ref, check.name)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("select 1", "no '-- check"),
+        ("-- check: a\nselect 1\n-- check: a\nselect 2", "duplicate"),
+    ],
+)
+def test_bad_checks_files_are_refused(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        parse_checks(text, "x.checks.sql")

@@ -12,6 +12,11 @@ the rows of the partitions the run owns; the runner wraps it into the write. Its
 ``partition_by``) or ``merge`` (MERGE on ``unique_key``: update matched rows, insert new ones).
 ``window: week`` widens the run's first day to the Monday of its week (models with weekly rows).
 
+Data-quality assertions live beside the model they check (bigquery-etl's ``checks.sql``):
+``models/<layer>/<entity>.checks.sql`` holds named queries, each after a ``-- check: <name>``
+line, that return the violating rows of the partitions the run wrote (no row = pass). The
+runner runs them after every write; a failing check fails (and records) the run.
+
 Dependencies are read from the SQL itself: every table a model reads that is also a model is an
 upstream. Parameters every model may use: ``@start``, ``@end`` (DATE: the owned window),
 ``@tz`` (reporting time zone) and the ETL knobs of :class:`edp.settings.Settings`.
@@ -43,6 +48,8 @@ MODELS_DIR = Path(__file__).parent / "models"
 LAYERS = ("staging", "mart")
 
 _CONFIG_LINE = re.compile(r"^--\s*config:\s*(?P<body>\{.*\})\s*$", re.MULTILINE)
+_CHECK_LINE = re.compile(r"^--\s*check:\s*(?P<name>[a-z][a-z0-9_]*)\s*$", re.MULTILINE)
+CHECKS_SUFFIX = ".checks.sql"
 _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -66,8 +73,21 @@ class ModelConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class Check:
+    """One data-quality assertion: a query returning the violating rows."""
+
+    name: str
+    sql: str
+
+    @property
+    def params(self) -> frozenset[str]:
+        """Names of the ``@params`` the query uses."""
+        return frozenset(_PARAM.findall(_strip_comments(self.sql)))
+
+
+@dataclass(frozen=True)
 class Model:
-    """One SQL model: its target table, SQL body, write config and upstream models."""
+    """One SQL model: its target table, SQL body, write config, upstreams and checks."""
 
     ref: str
     path: Path
@@ -75,6 +95,7 @@ class Model:
     config: ModelConfig
     reads: frozenset[str]
     depends_on: frozenset[str]
+    checks: tuple[Check, ...] = ()
 
     @property
     def layer(self) -> str:
@@ -118,14 +139,39 @@ def tables_read(sql: str) -> frozenset[str]:
     return frozenset(f"{table.db}.{table.name}" for table in tree.find_all(exp.Table) if table.db)
 
 
+def parse_checks(text: str, where: str) -> tuple[Check, ...]:
+    """The named checks of a ``.checks.sql`` file.
+
+    Example:
+        >>> parse_checks("-- why\n-- check: no_nulls\nselect 1 from t where x is null", "f")
+        (Check(name='no_nulls', sql='select 1 from t where x is null'),)
+    """
+    parts = _CHECK_LINE.split(text)
+    if len(parts) < 3:
+        raise ConfigError(f"{where}: no '-- check: <name>' line")
+    names = parts[1::2]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: duplicate check names")
+    return tuple(
+        Check(name=name, sql=body.strip().rstrip(";"))
+        for name, body in zip(names, parts[2::2], strict=True)
+    )
+
+
 def load_model(path: Path, root: Path = MODELS_DIR) -> Model:
-    """Read one model file; its ref is ``<folder>.<file stem>``."""
+    """Read one model file (and its checks file, if any); its ref is ``<folder>.<file stem>``."""
     rel = path.relative_to(root)
     if len(rel.parts) != 2 or rel.parts[0] not in LAYERS:
         raise ConfigError(f"{path}: models live in models/<layer>/<entity>.sql, layer in {LAYERS}")
     ref = f"{rel.parts[0]}.{path.stem}"
     sql = path.read_text(encoding="utf-8")
     reads = tables_read(sql)
+    checks_path = path.with_name(path.stem + CHECKS_SUFFIX)
+    checks = (
+        parse_checks(checks_path.read_text(encoding="utf-8"), str(checks_path.relative_to(root)))
+        if checks_path.exists()
+        else ()
+    )
     return Model(
         ref=ref,
         path=path,
@@ -133,13 +179,18 @@ def load_model(path: Path, root: Path = MODELS_DIR) -> Model:
         config=parse_config(sql, str(rel)),
         reads=reads,
         depends_on=frozenset(),
+        checks=checks,
     )
 
 
 @lru_cache(maxsize=4)
 def load_models(root: Path = MODELS_DIR) -> Mapping[str, Model]:
     """Every model under ``root`` by ref, with its upstream models resolved."""
-    loose = [load_model(path, root) for path in sorted(root.glob("*/*.sql"))]
+    loose = [
+        load_model(path, root)
+        for path in sorted(root.glob("*/*.sql"))
+        if not path.name.endswith(CHECKS_SUFFIX)
+    ]
     refs = {model.ref for model in loose}
     models = {
         model.ref: Model(
@@ -149,6 +200,7 @@ def load_models(root: Path = MODELS_DIR) -> Mapping[str, Model]:
             config=model.config,
             reads=model.reads,
             depends_on=frozenset((model.reads & refs) - {model.ref}),
+            checks=model.checks,
         )
         for model in loose
     }

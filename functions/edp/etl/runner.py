@@ -26,7 +26,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from edp.contracts.catalog import load_catalog
-from edp.errors import EdpError, TransientError
+from edp.errors import EdpError, PermanentError, TransientError
 from edp.etl.models import Model, load_models, plan
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
@@ -61,6 +61,10 @@ class RunResult:
             if isinstance(value, dt.date | dt.datetime):
                 out[key] = value.isoformat()
         return out
+
+
+class DataQualityError(PermanentError):
+    """A model's check found violating rows in what the run wrote."""
 
 
 class ModelRunError(EdpError):
@@ -160,8 +164,11 @@ class EtlRunner:
     execution_id: str | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
-    def params(self, model: Model, start: dt.date, end: dt.date) -> dict[str, Any]:
-        """The bound parameters the model's SQL uses."""
+    def params(
+        self, model: Model, start: dt.date, end: dt.date, names: frozenset[str] | None = None
+    ) -> dict[str, Any]:
+        """The bound parameters the model's SQL (or ``names``) uses."""
+        wanted = model.params if names is None else names
         s = self.settings
         available: dict[str, Any] = {
             "start": start,
@@ -172,10 +179,23 @@ class EtlRunner:
             "retention_max_days": s.etl_retention_max_days,
             "retention_max_weeks": s.etl_retention_max_weeks,
         }
-        unknown = model.params - available.keys()
+        unknown = wanted - available.keys()
         if unknown:
             raise EdpError(f"{model.ref} uses unknown parameters: {sorted(unknown)}")
-        return {name: available[name] for name in sorted(model.params)}
+        return {name: available[name] for name in sorted(wanted)}
+
+    def check(self, model: Model, start: dt.date, end: dt.date) -> None:
+        """Run the model's data-quality checks on the window; raise on the first violation."""
+        for check in model.checks:
+            violations = self.warehouse.query(
+                f"SELECT COUNT(*) AS n FROM ({check.sql}) AS violations",
+                self.params(model, start, end, check.params),
+            ).scalar()
+            if violations:
+                raise DataQualityError(
+                    f"check {check.name} of {model.ref} failed: {violations} violating rows "
+                    f"in {start}..{end}"
+                )
 
     def run_model(self, ref: str, day: dt.date, lookback_days: int | None = None) -> RunResult:
         """Run one model for ``day``; records the run; raises ModelRunError on failure."""
@@ -258,6 +278,7 @@ class EtlRunner:
                 )
             else:
                 rows = script.rows_affected
+            self.check(model, start, end)
             result = RunResult(
                 run_id=run_id,
                 model=model.ref,
