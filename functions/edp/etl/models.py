@@ -143,7 +143,7 @@ def parse_checks(text: str, where: str) -> tuple[Check, ...]:
     """The named checks of a ``.checks.sql`` file.
 
     Example:
-        >>> parse_checks("-- why\n-- check: no_nulls\nselect 1 from t where x is null", "f")
+        >>> parse_checks("-- why\\n-- check: no_nulls\\nselect 1 from t where x is null", "f")
         (Check(name='no_nulls', sql='select 1 from t where x is null'),)
     """
     parts = _CHECK_LINE.split(text)
