@@ -104,3 +104,59 @@ def test_kill_9_twice_loses_nothing_and_duplicates_nothing(
     assert not missing, f"{len(missing)} invalid events not in the error table"
     assert len({error_id for error_id, *_ in errors}) == len(errors)
     assert summary["rows_loaded"] < len(traffic.valid_ids)  # the last run only finished the job
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigterm_to_the_process_group_flushes_acks_and_leaves_no_process(
+    pubsub_emulator: Any, warehouse: Any, tmp_path: Path
+) -> None:
+    # What `edp dev` does on Ctrl-C: SIGTERM to the loader's whole process group (the writer,
+    # the forkserver, the workers). The writer must hand over, write, ack and exit 0; nothing of
+    # the group may survive.
+    traffic = make_traffic(20_000, events_per_message=(1, 5), seed=7)
+    publisher = build_publisher(emulator_host=pubsub_emulator.host)
+    subscriber = build_subscriber(emulator_host=pubsub_emulator.host)
+    name = f"term-{uuid.uuid4().hex[:8]}"
+    topic = f"projects/{pubsub_emulator.project}/topics/{name}"
+    subscriber_path = f"projects/{pubsub_emulator.project}/subscriptions/{name}"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscriber_path, topic=topic, ack_deadline_seconds=60)
+    futures.wait([publisher.publish(topic, m) for m in traffic.messages])
+    warehouse.close()
+
+    log = tmp_path / "loader.log"
+    argv = [sys.executable, "-m", "edp.load", "run", "--subscription", name,
+            "--no-ensure-topology"]  # fmt: skip
+    with log.open("ab") as handle:
+        proc = subprocess.Popen(
+            argv, env=dict(os.environ), stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    _wait_loaded(log, 1, proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(60) == 0, log.read_text()[-3000:]
+    first = json.loads(log.read_text().strip().splitlines()[-1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break  # the group is empty: no worker or forkserver left behind
+        time.sleep(0.2)
+    else:
+        raise AssertionError("processes of the loader's group survived its SIGTERM")
+
+    # Everything acked was written; the rest is still on the subscription. Drain it.
+    drain = subprocess.run([*argv, "--exit-when-idle", "2"], env=dict(os.environ), check=False,
+                           capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert drain.returncode == 0, drain.stderr[-3000:]
+    second = json.loads(drain.stdout.strip().splitlines()[-1])
+    con = duckdb.connect(os.environ["EDP_DUCKDB_PATH"], read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("SELECT event_id FROM raw.user_events").fetchall()]
+    finally:
+        con.close()
+    assert first["rows_loaded"] > 0
+    assert first["rows_loaded"] + second["rows_loaded"] == len(traffic.valid_ids)
+    assert sorted(ids) == sorted(traffic.valid_ids)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -378,10 +379,18 @@ class LocalLoader:
         ready: set[int] = set()
         done: set[int] = set()
         last_activity = time.monotonic()
+        announced = False
         try:
             while not stop.is_set():
                 if self._write_one_batch(out, self.config.max_batch_delay_s, ready, done):
                     last_activity = time.monotonic()
+                if not announced and len(ready) == len(workers):
+                    announced = True
+                    log.info(
+                        "loader ready: pulling %s with %d workers",
+                        self.config.subscription_path,
+                        len(workers),
+                    )
                 self._check_workers(workers, done)
                 if (
                     exit_when_idle_s is not None
@@ -394,11 +403,10 @@ class LocalLoader:
             deadline = time.monotonic() + self.config.pull_timeout_s + 10
             while len(done) < len(workers) and time.monotonic() < deadline:
                 self._write_one_batch(out, 0.05, ready, done)
-                done |= {i for i, w in enumerate(workers) if not w.is_alive()}
+                done |= {i for i, w in enumerate(workers) if not _pid_alive(w.pid)}
             for worker in workers:
-                worker.join(5)
-                if worker.is_alive():
-                    worker.kill()
+                if _pid_alive(worker.pid):
+                    os.kill(worker.pid, signal.SIGKILL)
             alive_w.close()
             alive_r.close()
             self.stats.finished_at = time.monotonic()
@@ -406,8 +414,8 @@ class LocalLoader:
 
     def _check_workers(self, workers: list[Any], done: set[int]) -> None:
         for i, worker in enumerate(workers):
-            if i not in done and not worker.is_alive():
-                raise EdpError(f"pull worker {i} died (exit code {worker.exitcode})")
+            if i not in done and not _pid_alive(worker.pid):
+                raise EdpError(f"pull worker {i} (pid {worker.pid}) died; see its stderr")
 
     def _write_one_batch(self, out: Any, block_s: float, ready: set[int], done: set[int]) -> bool:
         """Collect worker batches for up to ``block_s`` and commit them; True if any data."""
@@ -535,6 +543,22 @@ class LocalLoader:
                 )
             except Exception as exc:  # the deadline will expire anyway
                 log.warning("nack failed (%s)", exc)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    """Whether a worker process exists. Not ``Process.is_alive()``: workers are children of the
+    forkserver, and when a process-group SIGTERM (``edp dev`` stopping us) kills the forkserver,
+    multiprocessing reports every worker dead (exit code 255) although they run on, ignoring
+    SIGTERM until the writer lets them hand over their last batch."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _seconds_since(rows: pa.Table, column: str, now_us: int) -> list[float]:

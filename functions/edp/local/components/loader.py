@@ -25,6 +25,8 @@ class StreamLoader(Component):
             # Per-batch DuckDB handle: the served cdc_flush / etl functions write the same file.
             [sys.executable, "-m", "edp.load", "run", "--no-ensure-topology", "--share-warehouse"],
         )
+        proc = self.proc
+        proc.wait_ready(lambda: "loader ready" in proc.log_tail(), timeout=120)
 
     def stop(self) -> None:
         if self.proc is not None:
