@@ -283,7 +283,20 @@ def test_preflight_and_cors_headers(make_app: AppFactory) -> None:
     assert pre.status_code == 204
     assert pre.headers["Access-Control-Allow-Origin"] == "https://shop.example"
     assert "POST" in pre.headers["Access-Control-Allow-Methods"]
-    assert "X-Write-Key" in pre.headers["Access-Control-Allow-Headers"]
+    assert pre.headers["Access-Control-Allow-Headers"] == "content-type, x-write-key"
+    rudder = client.options(
+        "/v1/track",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,anonymousid,content-type",
+        },
+    )
+    assert (
+        rudder.headers["Access-Control-Allow-Headers"] == "authorization, anonymousid, content-type"
+    )
+    plain = client.options("/v1/events", headers={"Origin": "https://shop.example"})
+    assert "X-Write-Key" in plain.headers["Access-Control-Allow-Headers"]
     denied = client.options("/v1/events", headers={"Origin": "https://evil.example"})
     assert denied.status_code == 403 and denied.json["reason"]
     r = client.post(

@@ -27,6 +27,7 @@ import base64
 import binascii
 import hmac
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +77,7 @@ _SEGMENT_ROUTES: Final = {
     "batch": "batch", "b": "batch", "import": "batch",
 }  # fmt: skip
 _CORS_ALLOW_HEADERS: Final = "Authorization, Content-Type, Content-Encoding, X-Write-Key"
+_HEADER_TOKEN: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _JSON: Final = "application/json"
 
 
@@ -501,7 +503,11 @@ def _preflight(service: IngestService) -> Response:
         return _json({"success": False, "error": "cors", "reason": "origin not allowed"}, 403)
     response = Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = _CORS_ALLOW_HEADERS
+    # Reflect what the SDK asks for (RudderStack's JS SDK adds an ``AnonymousId`` header);
+    # the write key, not the header list, is what guards the API.
+    requested = request.headers.get("Access-Control-Request-Headers", "")
+    reflected = ", ".join(h.strip() for h in requested.split(",") if _HEADER_TOKEN.match(h.strip()))
+    response.headers["Access-Control-Allow-Headers"] = reflected or _CORS_ALLOW_HEADERS
     response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
