@@ -45,12 +45,14 @@ from typing import Any, Literal
 import duckdb
 import orjson
 import pyarrow as pa
+from sqlglot.errors import SqlglotError
 
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
 from edp.contracts.duckdb_ddl import duckdb_create_table_sql, duckdb_type
 from edp.errors import (
     ConfigError,
     ContractError,
+    EdpError,
     TransientError,
     UnknownColumnError,
     WarehouseError,
@@ -356,7 +358,11 @@ class DuckDBWarehouse:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run one statement; rows as dicts (JSON columns parsed, like the BigQuery client)."""
         started = time.perf_counter()
-        estimated = self._estimate_sql(sql, params) if self._estimate_queries else 0
+        estimated = (
+            sum(self._best_effort_estimate(p, params) for p in parse_bigquery(sql))
+            if self._estimate_queries
+            else 0
+        )
         statement, result = self._execute_one(sql, params)
         try:
             # DML/DDL return no rows, like a BigQuery DML job (DuckDB would give a Count row).
@@ -415,7 +421,7 @@ class DuckDBWarehouse:
             try:
                 for index, statement in enumerate(statements):
                     if self._estimate_scripts and statement.kind in _DML | _READ_ONLY_KINDS:
-                        processed += self._estimate_one(parsed[index], params)
+                        processed += self._best_effort_estimate(parsed[index], params)
                     result = self._run(cursor, statement, params)
                     upper = statement.sql.lstrip().upper()
                     if statement.kind == "transaction":
@@ -438,7 +444,15 @@ class DuckDBWarehouse:
         )
 
     def _estimate_one(self, parsed: Any, params: Mapping[str, Any] | None) -> int:
-        cursor = self._cursor()
+        """Estimate one statement on a connection of its own.
+
+        Its own connection: an estimate must never run inside (and, failing, abort) the
+        caller's transaction; it sees committed data, which is what a dry run would see.
+        """
+        if self._closed:
+            raise WarehouseError("the warehouse is closed")
+        cursor = self._conn.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
 
         def run_scalar(bq_sql: str, bound: Mapping[str, Any], sizes: str) -> Any:
             (statement,) = to_duckdb(bq_sql, self.datasets)
@@ -449,7 +463,18 @@ class DuckDBWarehouse:
                 raise self._error(exc, text) from exc
             return row[0] if row else 0
 
-        return estimate_statement_bytes(parsed, self.catalog, params or {}, run_scalar)
+        try:
+            return estimate_statement_bytes(parsed, self.catalog, params or {}, run_scalar)
+        finally:
+            cursor.close()
+
+    def _best_effort_estimate(self, parsed: Any, params: Mapping[str, Any] | None) -> int:
+        """A script's byte figure is informative: an estimator failure must not fail the run."""
+        try:
+            return self._estimate_one(parsed, params)
+        except (EdpError, duckdb.Error, SqlglotError, KeyError, ValueError) as exc:
+            log.warning("byte estimate skipped: %s", exc)
+            return 0
 
     def dry_run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Estimated BigQuery on-demand bytes (see :mod:`edp.warehouse.estimate`).
