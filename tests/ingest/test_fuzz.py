@@ -32,7 +32,7 @@ def _operations(app: Flask) -> list[Any]:
 
 OPERATION_LABELS = [
     "POST /v1/events", "POST /v1/track", "POST /v1/page", "POST /v1/screen",
-    "POST /v1/identify", "POST /v1/batch", "GET /healthz", "GET /readyz",
+    "POST /v1/identify", "POST /v1/batch", "POST /beacon/v1/batch", "GET /healthz", "GET /readyz",
     "GET /openapi.json", "GET /metrics",
 ]  # fmt: skip
 

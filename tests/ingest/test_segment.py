@@ -346,3 +346,17 @@ def test_unmappable_messages_raise_contract_errors(message: dict[str, Any]) -> N
 
     with pytest.raises(ContractError):
         to_native(message)
+
+
+def test_rudderstack_beacon_batch_with_key_in_query(app: Flask, bus: Bus) -> None:
+    """navigator.sendBeacon cannot set headers: the key comes as ?writeKey=."""
+    body = {"batch": [rudder_track("Product Viewed", {"product_id": "p1"})],
+            "sentAt": "2026-11-26T10:00:03.000Z"}  # fmt: skip
+    ok = app.test_client().post(
+        f"/beacon/v1/batch?writeKey={WRITE_KEY}", data=orjson.dumps(body), headers=TEXT_PLAIN
+    )
+    bad = app.test_client().post(
+        "/beacon/v1/batch?writeKey=nope", data=orjson.dumps(body), headers=TEXT_PLAIN
+    )
+    assert (ok.status_code, bad.status_code) == (200, 401)
+    assert [e["event_type"] for e in bus.events()] == ["view_item"]

@@ -276,6 +276,9 @@ class IngestService:
         received_at = self.core.clock()
         source: Source = "native" if route == "events" else "segment"
         header_key = _header_key(req)
+        if header_key is None and "writeKey" in req.args:
+            # navigator.sendBeacon cannot set headers: RudderStack's beacon sends ?writeKey=.
+            header_key = req.args.get("writeKey", "")
         raw = b""
         try:
             if header_key is not None and not self.keys.valid(header_key):
@@ -465,6 +468,10 @@ def create_app(
         app.add_url_rule(
             f"/v1/{path}", endpoint=f"segment_{path}", view_func=_handler(call), methods=["POST"]
         )
+    # RudderStack's JS SDK beacon transport (page unload): a batch, key in the query string.
+    app.add_url_rule(
+        "/beacon/v1/batch", endpoint="beacon_batch", view_func=_handler("batch"), methods=["POST"]
+    )
 
     @app.get("/healthz")
     def healthz() -> Response:

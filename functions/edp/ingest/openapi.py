@@ -265,6 +265,16 @@ def build_document() -> dict[str, Any]:
         "Every message accepted.",
         "segment",
     )
+    beacon = _post(
+        "RudderStack JS SDK beacon batch (navigator.sendBeacon: the write key as ?writeKey=)",
+        {"$ref": _COMPONENTS + "SegmentBatch"},
+        "Every message accepted.",
+        "segment",
+    )
+    beacon["post"]["parameters"] = [
+        {"name": "writeKey", "in": "query", "required": False, "schema": {"type": "string"}}
+    ]
+    paths["/beacon/v1/batch"] = beacon
     status = _obj({"status": {"type": "string"}}, ["status"])
     paths["/healthz"] = _get("Liveness", "application/json", status, {})
     paths["/readyz"] = _get(
