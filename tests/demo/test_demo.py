@@ -201,5 +201,9 @@ def test_ctrl_c_during_the_replay_stops_everything(tmp_path: Path) -> None:
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 130, "".join(seen) + rest
     leftover = _processes_with(str(state))
+    deadline = time.monotonic() + 10  # helpers (e.g. a forkserver) exit once their parent is gone
+    while leftover and time.monotonic() < deadline:
+        time.sleep(0.2)
+        leftover = _processes_with(str(state))
     assert leftover == [], f"processes left behind: {leftover}"
     assert not (out / "index.html").exists()
