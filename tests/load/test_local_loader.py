@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
@@ -252,5 +253,52 @@ def test_share_warehouse_lets_another_process_use_the_duckdb_file(
         assert final.query("SELECT COUNT(*) AS n FROM raw.user_events").scalar() == len(
             traffic.valid_ids
         )
+    finally:
+        final.close()
+
+
+def test_a_failed_write_is_not_acked_and_loads_on_redelivery(
+    warehouse: Warehouse, channel: Channel
+) -> None:
+    # A real failure: another process holds the DuckDB file's lock, so the per-batch open fails
+    # (TransientError). The loader must nack, keep nothing in its dedup memory, and load the
+    # redelivered messages once the lock is gone - each event exactly once.
+    import os
+    import subprocess
+    import sys
+
+    from edp.warehouse import get_warehouse
+
+    path = os.environ["EDP_DUCKDB_PATH"]
+    warehouse.close()
+    traffic = make_traffic(400, events_per_message=(1, 4), seed=18)
+    config = LoaderConfig(subscription_path=channel.subscription, emulator_host=channel.host,
+                          workers=1, max_batch_delay_s=0.05,
+                          warehouse_open_wait_s=0.2)  # fmt: skip
+    loader = LocalLoader(get_warehouse, config, channel.subscriber)
+    stop = threading.Event()
+    runner = threading.Thread(target=loader.run, args=(stop,))
+    runner.start()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True);"
+         " time.sleep(3); c.close()", path],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        channel.publish(traffic.messages)
+        assert holder.wait(30) == 0
+        deadline = time.monotonic() + 60
+        while loader.stats.rows_loaded < len(traffic.valid_ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join(60)
+        holder.kill()
+    assert loader.stats.write_failures >= 1
+    final = get_warehouse()
+    try:
+        assert sorted(_raw_ids(final)) == sorted(traffic.valid_ids)
     finally:
         final.close()

@@ -78,7 +78,6 @@ log = logging.getLogger(__name__)
 
 MAX_PULL_MESSAGES = 100  # the emulator's (and a sensible) per-Pull cap
 MAX_ACK_IDS_PER_REQUEST = 1000
-WAREHOUSE_OPEN_WAIT_S = 20.0  # per-batch mode: how long to wait for another writer's lock
 
 
 class Subscriber(Protocol):
@@ -104,6 +103,7 @@ class LoaderConfig:
     dedup_horizon_s: float = 6 * 3600.0
     idle_sleep_s: float = 0.02
     pull_timeout_s: float = 10.0
+    warehouse_open_wait_s: float = 20.0  # per-batch mode: wait for another writer's lock
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> LoaderConfig:
@@ -300,7 +300,7 @@ class LocalLoader:
             yield self._warehouse
             return
         assert self._factory is not None
-        deadline = time.monotonic() + WAREHOUSE_OPEN_WAIT_S
+        deadline = time.monotonic() + self.config.warehouse_open_wait_s
         while True:
             try:
                 opened = self._factory()
