@@ -503,8 +503,9 @@ class DemoRunner:
             "(`edp.load.local_loader.LocalLoader`, the fast loader; not the Beam job, whose "
             "local runner manages ~300 events/s) and the `cdc_flush` function's core "
             "(`edp.cdc.app.flush_once`, called back to back as Cloud Scheduler would call the "
-            "function). Why: DuckDB lets one process open the file, so these writers cannot be "
-            f"separate processes next to each other ({', '.join(IN_PROCESS)} replaced).",
+            "function; the served `cdc_flush` function was up but not called). Why: DuckDB lets "
+            "one process open the file, so these writers cannot be separate processes next to "
+            f"each other ({', '.join(IN_PROCESS)} components replaced).",
             f"Daily ETL: run date {outcome.run_date} with a {outcome.lookback_days}-day lookback "
             f"({outcome.lookback_days + 1} reporting days, UTC) through the served `etl` "
             "function over HTTP: "
