@@ -56,6 +56,8 @@ from edp.warehouse.port import Warehouse
 log = logging.getLogger(__name__)
 
 _EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: How long a subscription that returned nothing is skipped.
+EMPTY_BACKOFF_S = 0.1
 
 
 @dataclass
@@ -118,6 +120,7 @@ class CdcFlusher:
             self._raw[qualified] = self.catalog.table(f"raw.cdc_{name}")
             self._keys[qualified] = self.catalog.table(f"staging.{name}").primary_key
         self._buffer: list[_Pending] = []
+        self._backlog = False
         self._oldest: float | None = None
         self._stop = False
         self.stats = FlushStats()
@@ -159,17 +162,23 @@ class CdcFlusher:
         start = time.monotonic()
         idle_since: float | None = None
         subs = list(self.subscriptions)
+        # A subscription that came back empty is asked again only after EMPTY_BACKOFF_S, so a
+        # busy table is not slowed down by pulls of the quiet ones.
+        next_pull = dict.fromkeys(subs, 0.0)
         while not self._stop:
             got = 0
             for sub in subs:
+                if time.monotonic() < next_pull[sub]:
+                    continue
                 room = self.batch_size - len(self._buffer)
                 if room <= 0:
                     self.flush()
                     room = self.batch_size
+                asked = min(bus.MAX_PULL, room)
                 try:
                     received = bus.pull(
                         sub,
-                        max_messages=min(bus.MAX_PULL, room),
+                        max_messages=asked,
                         settings=self.settings,
                         timeout_s=5.0,
                     )
@@ -178,6 +187,10 @@ class CdcFlusher:
                     time.sleep(0.5)
                     continue
                 got += len(received)
+                # A full pull means a backlog: keep the warehouse open between flushes.
+                self._backlog = len(received) == asked
+                if not received:
+                    next_pull[sub] = time.monotonic() + EMPTY_BACKOFF_S
                 for message in received:
                     self._accept(sub, message)
                 if self._due():
@@ -189,6 +202,7 @@ class CdcFlusher:
                 idle_since = None
             else:
                 idle_since = idle_since or now
+                self._release()
                 if until_idle_s is not None and now - idle_since >= until_idle_s:
                     break
             if not got:
@@ -196,7 +210,14 @@ class CdcFlusher:
             if max_run_s is not None and now - start >= max_run_s:
                 break
         self.flush()
+        self._release()
         return self.stats
+
+    def _release(self) -> None:
+        """Close a warehouse opened by the factory (the loop is idle or done)."""
+        if self._factory is not None and self.warehouse is not None:
+            self.warehouse.close()
+            self.warehouse = None
 
     def _due(self) -> bool:
         if not self._buffer:
@@ -236,14 +257,14 @@ class CdcFlusher:
         for item in batch:
             by_table.setdefault(item.table, []).append(item)
         written = 0
-        warehouse = self._factory() if self._factory is not None else self.warehouse
+        if self.warehouse is None and self._factory is not None:
+            self.warehouse = self._factory()  # kept open while busy, released when idle
+        warehouse = self.warehouse
         assert warehouse is not None
-        try:
-            for table, items in by_table.items():
-                written += self._write_table(warehouse, table, items)
-        finally:
-            if self._factory is not None:
-                warehouse.close()
+        for table, items in by_table.items():
+            written += self._write_table(warehouse, table, items)
+        if not self._backlog:
+            self._release()
         duration = time.monotonic() - started
         self._m_duration.record(duration)
         self._m_batch.record(len(batch))
