@@ -154,7 +154,7 @@ class CdcFlusher:
         return self._stop
 
     # --- the loop -------------------------------------------------------------------------------
-    def run(
+    def run(  # noqa: PLR0912 - the pull/flush loop reads best in one place
         self, *, max_run_s: float | None = None, until_idle_s: float | None = None
     ) -> FlushStats:
         """Pull and flush until ``max_run_s`` passed, the subscriptions were empty for

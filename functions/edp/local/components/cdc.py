@@ -54,7 +54,15 @@ class CdcSource(Component):
             sim.seed_inventory()
         finally:
             sim.close()
-        ensure_cdc_topology(ctx.settings)
+        # ctx.settings predates the emulator: take its host from the children's environment.
+        settings = ctx.settings.model_copy(
+            update={
+                "pubsub_emulator_host": ctx.env.get(
+                    "PUBSUB_EMULATOR_HOST", ctx.settings.pubsub_emulator_host
+                )
+            }
+        )
+        ensure_cdc_topology(settings)
         ctx.env["EDP_CDC_SOURCE_DSN"] = dsn
         ctx.values["cdc_source_dsn"] = dsn
         ctx.endpoints["shop database"] = dsn
