@@ -47,13 +47,14 @@ locals {
       }
     },
     {
-      # Debezium publishes with ordering key = the row key, so per-key order holds; the flusher
-      # still orders by LSN because order across keys is not guaranteed.
+      # Unordered on purpose (as edp.bus.topology): the flush is idempotent by (pk, LSN) and
+      # staging orders by (lsn, tx position); ordered delivery would only add head-of-line
+      # blocking behind a nacked message. Debezium still sets ordering key = row key.
       for t, name in local.cdc_topics : "cdc-flush:${t}" => {
         topic        = "cdc:${t}"
         name         = "${var.pubsub.cdc_subscription_prefix}.${t}"
         dead_letter  = "cdc-dead-letter"
-        ordering     = true
+        ordering     = false
         ack_deadline = 120
       }
     }

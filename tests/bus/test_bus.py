@@ -82,7 +82,7 @@ def test_platform_topology_is_created_idempotently(bus: Settings, unique: str) -
     sub = get_subscriber(settings).get_subscription(
         request={"subscription": subscription_path(settings.project, "cdc-flush.shop.orders")}
     )
-    assert sub.enable_message_ordering
+    assert not sub.enable_message_ordering
     assert sub.ack_deadline_seconds == 120
     assert sub.dead_letter_policy.dead_letter_topic.endswith("/topics/cdc-dead-letter")
     assert sub.dead_letter_policy.max_delivery_attempts == settings.max_delivery_attempts
