@@ -35,7 +35,13 @@ def refresh_sql(table: str) -> str:
     spec = load_catalog().table(f"staging.{table}")
     columns = ", ".join(spec.column_names)
     select = model_sql(table).strip().rstrip(";")
-    return f"DELETE FROM {spec.ref} WHERE TRUE;\nINSERT INTO {spec.ref} ({columns})\n{select}\n"
+    # One transaction: readers never see the table empty or half-built.
+    return (
+        "BEGIN TRANSACTION;\n"
+        f"DELETE FROM {spec.ref} WHERE TRUE;\n"
+        f"INSERT INTO {spec.ref} ({columns})\n{select};\n"
+        "COMMIT TRANSACTION;\n"
+    )
 
 
 def refresh_staging(warehouse: Warehouse, tables: Iterable[str] = TABLES) -> dict[str, int]:
