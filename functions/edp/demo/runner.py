@@ -372,9 +372,10 @@ class DemoRunner:
         if not self.console.is_terminal:
             self.console.line()
         self._threads.remove(replayer)
-        for worker in (loader, flusher, shop):
-            if worker.error is not None and isinstance(worker, LoaderThread):
-                raise DemoError(f"stream loader failed: {worker.error}")
+        if loader.error is not None:
+            raise DemoError(f"stream loader failed: {loader.error}")
+        if shop.error is not None:
+            self.notes.append(f"The shop simulator stopped early: {shop.error}")
 
     def _catch_up(
         self,
