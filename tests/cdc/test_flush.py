@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,9 @@ from edp.cdc.flush import CdcFlusher
 from edp.cdc.shop import connect
 from edp.cdc.shop_simulator import ShopSimulator
 from edp.errors import TransientError
+from edp.local.processes import wait_until
 from edp.settings import Settings
+from edp.warehouse import get_warehouse
 from edp.warehouse.port import Warehouse
 
 from .conftest import ShopDb, reader_config
@@ -450,3 +456,46 @@ def test_cdc_flush_entry_point(cdc_settings: Settings, warehouse: Warehouse) -> 
     assert body["staging"] == {"staging.orders": 1}
     bad = client.post("/", json={"max_run_s": -1})
     assert bad.status_code == 400
+
+
+def test_sigterm_flushes_the_buffer_before_exiting(cdc_settings: Settings, tmp_path: Path) -> None:
+    """Graceful shutdown (SIGTERM, as Cloud Run / Kubernetes send it) writes what is buffered
+    instead of waiting for the flush interval."""
+    env = {
+        **os.environ,
+        "EDP_WAREHOUSE": "duckdb",
+        "EDP_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+        "CDC_FLUSH_INTERVAL_SEC": "600",  # only the shutdown can flush
+        "EDP_METRICS_EXPORTER": "none",
+    }
+    settings = Settings(_env_file=None, warehouse="duckdb", duckdb_path=tmp_path / "w.duckdb")  # type: ignore[call-arg]
+    warehouse = get_warehouse(settings)
+    warehouse.create_tables()
+    warehouse.close()
+    topic = f"{cdc_settings.cdc_topic_prefix}.shop.orders"
+    good = (ROOT / "tests" / "cdc" / "data" / "orders_create.json").read_bytes()
+    log = tmp_path / "flusher.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edp.cli.cdc", "flush", "--forever", "--log-level", "DEBUG"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        publish_all(topic, [Message(good)], settings=cdc_settings)
+        wait_until(
+            lambda: "batch started" in log.read_text() or proc.poll() is not None,
+            timeout=60,
+            what="the flusher to buffer the change",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    warehouse = get_warehouse(settings)
+    try:
+        assert warehouse.query("SELECT COUNT(*) FROM raw.cdc_orders").scalar() == 1
+    finally:
+        warehouse.close()

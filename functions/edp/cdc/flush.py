@@ -237,6 +237,7 @@ class CdcFlusher:
             return
         if not self._buffer:
             self._oldest = time.monotonic()
+            log.debug("batch started: first change buffered from %s", subscription)
         self._buffer.append(_Pending(subscription, message, table, row, change_id))
         self.stats.max_buffered = max(self.stats.max_buffered, len(self._buffer))
 

@@ -80,6 +80,7 @@ def flush(
     refresh_every_s: Annotated[
         float, typer.Option(help="With --forever: rebuild staging this often (Cloud Scheduler).")
     ] = 60.0,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run the cdc_flush loop: one bounded run (as one Cloud Run call), or --forever.
 
@@ -91,7 +92,7 @@ def flush(
     from edp.settings import get_settings
     from edp.warehouse import get_warehouse
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     flusher = CdcFlusher(lambda: get_warehouse(settings), settings)
     signal.signal(signal.SIGTERM, flusher.stop)
