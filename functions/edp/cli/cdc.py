@@ -70,7 +70,7 @@ def reader(
 
 
 @app.command()
-def flush(
+def flush(  # noqa: PLR0917 - typer options
     forever: Annotated[bool, typer.Option(help="Run until SIGTERM (local stack).")] = False,
     max_run_s: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
     until_idle_s: Annotated[
