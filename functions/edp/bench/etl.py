@@ -6,9 +6,9 @@ then runs in a fresh interpreter (so its peak RSS is its own): every model for t
 the default 3-day lookback, exactly as the daily workflow would run it (see RUN_DAY).
 
 Keys: ``etl.day.seconds`` (wall time of the whole run), ``etl.day.rss_mib`` (peak RSS of the
-ETL process), ``etl.day.speedup_vs_seed`` (504 s / our seconds), ``etl.day.events``, ``etl.day.cpu_seconds``
-(CPU time of the run, all threads: what the run costs when the machine is shared), and
-``etl.model.<model>.seconds`` per model.
+ETL process), ``etl.day.speedup_vs_seed`` (504 s / our seconds), ``etl.day.events``,
+``etl.day.cpu_seconds`` (CPU time of the run, all threads: what the run costs when the machine
+is shared), and ``etl.model.<model>.seconds`` per model.
 """
 
 from __future__ import annotations
