@@ -40,12 +40,17 @@ from edp_stream_load.transforms import NAMESPACE, MicroBatch
 _write_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
 def _shared_warehouse() -> Warehouse:
-    """One warehouse per worker process (DuckDB: one connection shared by every DoFn)."""
+    """One warehouse per worker process and target (DuckDB: one handle shared by every DoFn)."""
+    settings = get_settings()
+    return _warehouse_for(settings.warehouse, str(settings.duckdb_file), settings.project)
+
+
+@lru_cache(maxsize=4)
+def _warehouse_for(kind: str, duckdb_file: str, project: str) -> Warehouse:
     from edp.warehouse import get_warehouse
 
-    return get_warehouse()
+    return get_warehouse(get_settings())
 
 
 class WriteBatchFn(beam.DoFn):

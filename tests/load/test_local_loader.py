@@ -302,3 +302,61 @@ def test_a_failed_write_is_not_acked_and_loads_on_redelivery(
         assert sorted(_raw_ids(final)) == sorted(traffic.valid_ids)
     finally:
         final.close()
+
+
+def test_a_row_the_warehouse_refuses_is_dead_lettered_not_retried_forever(
+    warehouse: Warehouse, channel: Channel
+) -> None:
+    # A real refusal: raw.user_events recreated with a CHECK constraint the contract does not
+    # know (value < 1,000,000). The batch fails as a whole; the loader bisects, loads every
+    # other row, dead-letters the refused ones as insert_error, and acks.
+    import os
+    import random
+
+    import duckdb
+    import orjson
+
+    from edp.contracts.catalog import load_catalog
+    from edp.contracts.duckdb_ddl import duckdb_create_table_sql
+    from edp.load.samples import enriched_event
+
+    path = os.environ["EDP_DUCKDB_PATH"]
+    warehouse.close()
+    ddl = duckdb_create_table_sql(load_catalog().table("raw.user_events"), "raw").rstrip()
+    ddl = ddl.rstrip(";").rstrip()[:-1] + ', CHECK ("value" IS NULL OR "value" < 1000000))'
+    con = duckdb.connect(path)
+    con.execute('DROP TABLE "raw"."user_events"')
+    con.execute(ddl)
+    con.close()
+
+    traffic = make_traffic(300, events_per_message=(1, 6), seed=19)
+    rng = random.Random(5)
+    poison = []
+    for n in range(3):
+        event = enriched_event(rng, f"00000000-0000-4000-8000-00000000000{n}")
+        event["value"], event["currency"] = 5_000_000.0, "KRW"
+        poison.append(orjson.dumps(event))
+    good = orjson.dumps(enriched_event(rng, "00000000-0000-4000-8000-000000000009"))
+    messages = [*traffic.messages, poison[0], poison[1] + b"\n" + good, poison[2]]
+    channel.publish(messages)
+
+    from edp.warehouse import get_warehouse
+
+    reopened = get_warehouse()
+    try:
+        loader = _loader(reopened, channel)
+        _drain(loader)
+        ids = _raw_ids(reopened)
+        errors = reopened.query(
+            "SELECT event_id, error_type, stage, reason, payload FROM raw.user_events_errors"
+        ).rows
+    finally:
+        reopened.close()
+    assert sorted(ids) == sorted({*traffic.valid_ids, "00000000-0000-4000-8000-000000000009"})
+    assert sorted(e["event_id"] for e in errors) == [
+        f"00000000-0000-4000-8000-00000000000{n}" for n in range(3)
+    ]
+    assert {(e["error_type"], e["stage"]) for e in errors} == {("insert_error", "insert")}
+    assert all("constraint" in e["reason"].lower() and e["payload"] for e in errors)
+    assert loader.stats.write_failures == 0
+    assert channel.backlog_empty()

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
+import orjson
 import pyarrow as pa
 
 from edp.contracts.catalog import TableSpec, load_catalog
@@ -455,18 +456,25 @@ class LocalLoader:
             kept = kept.set_column(
                 self._loaded_at_index, self.mapper.schema.field(self._loaded_at_index), column
             )
+        duplicates = rows.num_rows - kept.num_rows
+        committed: list[pa.Table] = []
         try:
             with self.warehouse() as warehouse:
-                if kept.num_rows:
-                    warehouse.load_arrow(self.raw_table.ref, kept)
+                refused = self._load_isolating(warehouse, kept, committed)
+                if refused:
+                    kept, rejected = _without_refused(kept, refused, loaded_at_us)
+                    fresh_dead = [*fresh_dead, *rejected]
+                    dead = [*dead, *rejected]
                 if fresh_dead:
                     warehouse.load_arrow(
                         self.errors_table.ref,
                         dead_letters_to_arrow(fresh_dead, self.errors_table, loaded_at_us),
                     )
         except EdpError as exc:
-            # Nothing is acked: the messages come back. Forget the ids so they load then.
-            self._events.forget(kept.column("event_id").to_pylist())
+            # Nothing is acked: the messages come back. Forget the ids not written so they load
+            # then; the written ones stay remembered, so their redelivery is dropped.
+            written = {i for part in committed for i in part.column("event_id").to_pylist()}
+            self._events.forget(i for i in kept.column("event_id").to_pylist() if i not in written)
             self.stats.write_failures += 1
             log.error(
                 "warehouse write failed (%s); %d messages will be redelivered", exc, len(ack_ids)
@@ -477,7 +485,6 @@ class LocalLoader:
             return
         if self._error_id_column:
             self._errors.remember(d.error_id for d in fresh_dead)
-        duplicates = rows.num_rows - kept.num_rows
         if self.on_commit is not None:
             self.on_commit(CommittedBatch(loaded_at_us, kept, fresh_dead, duplicates))
         self._ack(ack_ids)
@@ -516,6 +523,28 @@ class LocalLoader:
             lag_s=_seconds_since(kept, "event_timestamp", loaded_at_us),
         )
 
+    def _load_isolating(
+        self, warehouse: Warehouse, rows: pa.Table, committed: list[pa.Table]
+    ) -> list[tuple[int, str]]:
+        """Load ``rows``; when the warehouse refuses the batch for good (a constraint, a cast),
+        bisect to find the refused rows and load the rest. Returns (row index, reason) of the
+        refused ones: a poison row costs one dead letter, not the whole batch's redelivery."""
+        if not rows.num_rows:
+            return []
+        try:
+            warehouse.load_arrow(self.raw_table.ref, rows)
+        except TransientError:
+            raise
+        except EdpError as exc:
+            if rows.num_rows == 1:
+                return [(0, str(exc))]
+            middle = rows.num_rows // 2
+            head = self._load_isolating(warehouse, rows.slice(0, middle), committed)
+            tail = self._load_isolating(warehouse, rows.slice(middle), committed)
+            return head + [(middle + i, reason) for i, reason in tail]
+        committed.append(rows)
+        return []
+
     def _ack(self, ack_ids: list[str]) -> None:
         for start in range(0, len(ack_ids), MAX_ACK_IDS_PER_REQUEST):
             chunk = ack_ids[start : start + MAX_ACK_IDS_PER_REQUEST]
@@ -543,6 +572,29 @@ class LocalLoader:
                 )
             except Exception as exc:  # the deadline will expire anyway
                 log.warning("nack failed (%s)", exc)
+
+
+def _without_refused(
+    rows: pa.Table, refused: list[tuple[int, str]], failed_at_us: int
+) -> tuple[pa.Table, list[DeadLetter]]:
+    """The rows the warehouse took, and dead letters (``insert_error``) for the refused ones."""
+    reasons = dict(refused)
+    keep = [i not in reasons for i in range(rows.num_rows)]
+    dead = []
+    for index, reason in refused:
+        row = rows.slice(index, 1).to_pylist()[0]
+        dead.append(
+            DeadLetter(
+                error_type="insert_error",
+                reason=reason[:1000],
+                payload=orjson.dumps(row, default=str).decode(),
+                message_id=str(row.get("pubsub_message_id") or ""),
+                line=-1,
+                publish_time_us=failed_at_us,
+                event_id=row.get("event_id"),
+            )
+        )
+    return rows.filter(pa.array(keep, pa.bool_())), dead
 
 
 def _pid_alive(pid: int | None) -> bool:

@@ -58,7 +58,7 @@ from edp.errors import ContractError
 RAW_TABLE: Final = "raw.user_events"
 ERRORS_TABLE: Final = "raw.user_events_errors"
 
-ErrorType = Literal["parse_error", "schema_violation", "size_violation"]
+ErrorType = Literal["parse_error", "schema_violation", "size_violation", "insert_error"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
@@ -131,11 +131,12 @@ class DeadLetter:
 
     Attributes:
         error_type: ``parse_error`` (not a JSON object), ``schema_violation`` (missing or
-            mistyped field), ``size_violation`` (line too large).
+            mistyped field), ``size_violation`` (line too large), ``insert_error`` (the
+            warehouse refused the row).
         reason: human-readable, names the field.
         payload: the original line, decoded as UTF-8 with replacement characters.
         message_id: the Pub/Sub message that carried it.
-        line: 0-based line number inside the message.
+        line: 0-based line number inside the message (-1 when not known: insert errors).
         publish_time_us: Pub/Sub publish time (UTC epoch microseconds).
         event_id: the event's id when it could be read, else None.
         ingested_at_us: the event's ``ingested_at`` when it could be read, else None.
@@ -152,8 +153,11 @@ class DeadLetter:
 
     @property
     def stage(self) -> str:
-        """Where it failed: ``parse`` (not a JSON object, too large) or ``validate``."""
-        return "validate" if self.error_type == "schema_violation" else "parse"
+        """Where it failed: ``parse`` (not a JSON object, too large), ``validate`` or
+        ``insert`` (the warehouse refused a row that passed validation)."""
+        return {"schema_violation": "validate", "insert_error": "insert"}.get(
+            self.error_type, "parse"
+        )
 
     @property
     def error_id(self) -> str:
@@ -162,7 +166,11 @@ class DeadLetter:
         Example:
             >>> DeadLetter("parse_error", "x", "{", "m9", 3, 0).error_id
             'm9:3'
+            >>> DeadLetter("insert_error", "x", "{}", "m9", -1, 0, event_id="e7").error_id
+            'm9:e7'
         """
+        if self.line < 0:  # a row refused at insert: the line number is no longer known
+            return f"{self.message_id}:{self.event_id}"
         return f"{self.message_id}:{self.line}"
 
 
