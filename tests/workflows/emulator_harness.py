@@ -11,8 +11,11 @@ Prints one JSON line on stdout: ``{"status": "valid"|"invalid"|"succeeded"|"fail
 Emulator quirks handled here (DESIGN.md): it has no OIDC, so every ``auth:`` block is removed
 before running (the validation sees the file as deployed, auth included); it binds ``main``'s
 parameters by name, so the execution argument is passed as ``{"args": argument}`` (Cloud
-Workflows binds the whole argument to the single parameter). The caller runs this with a
-timeout because the emulator can hang on a failing ``assign``.
+Workflows binds the whole argument to the single parameter); and it renders an expression whose
+value is one of its own map objects (an error ``e``, say) through ``str()`` and re-reads that as
+YAML, which breaks on any quote in an error message, so such values are handed back as plain
+JSON-ready dicts. The caller runs this with a timeout because the emulator can hang on a failing
+``assign``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,26 @@ import logging
 import sys
 from typing import Any
 
+import workflows_emulator.main as emulator_main
+import workflows_emulator.render as emulator_render
 import yaml
 from jsonschema import Draft7Validator
 from workflows_emulator.main import WORKFLOW_SCHEMA, execute_workflow
 from workflows_emulator.utils import WorkflowError
+
+_run_code = emulator_render.run_code
+
+
+def _run_code_plain(code: str, context: dict[str, Any]) -> Any:
+    """The emulator's expression evaluation, with its map subclasses turned into plain dicts."""
+    value = _run_code(code, context)
+    if isinstance(value, dict) and type(value) is not dict:
+        return json.loads(json.dumps(value, default=str))
+    return value
+
+
+emulator_render.run_code = _run_code_plain
+emulator_main.run_code = _run_code_plain
 
 
 def strip_auth(node: Any) -> Any:
