@@ -276,7 +276,7 @@ def _wrk(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tu
     script = workdir / f"post-{port}.lua"
     script.write_text(_WRK_LUA.format(key=WRITE_KEY, body=body_file))
     out = subprocess.run(
-        ["wrk", "-t1", "-c16", f"-d{int(seconds)}s", "-s", str(script),
+        ["wrk", "-t1", "-c16", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script),
          f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
