@@ -405,6 +405,8 @@ class LocalLoader:
             while len(done) < len(workers) and time.monotonic() < deadline:
                 self._write_one_batch(out, 0.05, ready, done)
                 done |= {i for i, w in enumerate(workers) if not _pid_alive(w.pid)}
+            while self._write_one_batch(out, 0.1, ready, done):  # what an exited worker left
+                pass
             for worker in workers:
                 if _pid_alive(worker.pid):
                     os.kill(worker.pid, signal.SIGKILL)
