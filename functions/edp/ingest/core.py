@@ -241,6 +241,40 @@ class IngestCore:
         event["source"] = request.source
         return event
 
+    def _one(  # noqa: PLR0911 - one return per refusal kind reads best
+        self,
+        index: int,
+        raw: object,
+        request: IngestRequest,
+        received_at: datetime,
+        now: datetime,
+    ) -> tuple[dict[str, Any], bytes] | Refusal:
+        """One event: its enriched form and NDJSON line, or why it is refused."""
+        if not isinstance(raw, dict):
+            return Refusal("schema_violation", "an event must be a JSON object", index)
+        try:
+            size = len(orjson.dumps(raw))
+        except orjson.JSONEncodeError:
+            return Refusal("schema_violation", "event is nested too deeply", index)
+        if size > self.limits.max_event_bytes:
+            return Refusal(
+                "size_violation",
+                f"event is {size} bytes; the limit is {self.limits.max_event_bytes}",
+                index,
+            )
+        try:
+            event = self._accept(raw, request, received_at, now)
+        except ValidationError as exc:
+            errors, reason = _error_list(exc)
+            return Refusal("schema_violation", reason, index, tuple(errors))
+        except ContractError as exc:
+            return Refusal("schema_violation", str(exc)[:300], index)
+        try:
+            line = orjson.dumps(event, option=orjson.OPT_UTC_Z)
+        except orjson.JSONEncodeError:  # the mapping nested it one level deeper than allowed
+            return Refusal("schema_violation", "event is nested too deeply", index)
+        return event, line
+
     # --- per request --------------------------------------------------------------------------
     def ingest(self, request: IngestRequest) -> IngestOutcome:
         """Process one request's events; publish accepted and refused ones.
@@ -253,51 +287,22 @@ class IngestCore:
         """
         now = self.clock()
         received_at = request.received_at or now
-        max_event_bytes = self.limits.max_event_bytes
         accepted: list[dict[str, Any]] = []
+        lines: list[bytes] = []  # accepted events serialised (NDJSON lines)
         refusals: list[Refusal] = []
         bad_raw: list[object] = []
         counts: Counter[tuple[str, str, str]] = Counter()
         for index, raw in enumerate(request.events):
-            if not isinstance(raw, dict):
-                refusals.append(
-                    Refusal("schema_violation", "an event must be a JSON object", index)
-                )
+            result = self._one(index, raw, request, received_at, now)
+            if isinstance(result, Refusal):
+                refusals.append(result)
                 bad_raw.append(raw)
-                counts["unknown", "unknown", "schema_violation"] += 1
+                label = _label(raw) if isinstance(raw, dict) else "unknown"
+                counts[label, "unknown", result.failure_type] += 1
                 continue
-            try:
-                size = len(orjson.dumps(raw))
-            except orjson.JSONEncodeError:
-                refusals.append(Refusal("schema_violation", "event is nested too deeply", index))
-                bad_raw.append(raw)
-                counts["unknown", "unknown", "schema_violation"] += 1
-                continue
-            if size > max_event_bytes:
-                refusals.append(
-                    Refusal(
-                        "size_violation",
-                        f"event is {size} bytes; the limit is {max_event_bytes}",
-                        index,
-                    )
-                )
-                bad_raw.append(raw)
-                counts["unknown", "unknown", "size_violation"] += 1
-                continue
-            try:
-                event = self._accept(raw, request, received_at, now)
-            except ValidationError as exc:
-                errors, reason = _error_list(exc)
-                refusals.append(Refusal("schema_violation", reason, index, tuple(errors)))
-                bad_raw.append(raw)
-                counts[_label(raw), "unknown", "schema_violation"] += 1
-                continue
-            except ContractError as exc:
-                refusals.append(Refusal("schema_violation", str(exc)[:300], index))
-                bad_raw.append(raw)
-                counts[_label(raw), "unknown", "schema_violation"] += 1
-                continue
+            event, line = result
             accepted.append(event)
+            lines.append(line)
             counts[event["event_type"], event["device_type"], "accepted"] += 1
 
         published = 0
@@ -311,7 +316,8 @@ class IngestCore:
             self.publisher.publish(self.bad_events_topic, messages_bad)
             published += len(messages_bad)
         if accepted:
-            self.publisher.publish(self.events_topic, [self.events_message(accepted)])
+            types = [e["event_type"] for e in accepted]
+            self.publisher.publish(self.events_topic, [self.events_message(lines, types)])
             published += 1
         return IngestOutcome(
             total=len(request.events),
@@ -345,16 +351,15 @@ class IngestCore:
 
     # --- message formats ----------------------------------------------------------------------
     @staticmethod
-    def events_message(events: Sequence[Mapping[str, Any]]) -> OutboundMessage:
-        """One events-topic message: NDJSON of the accepted events + attributes."""
-        data = b"\n".join(orjson.dumps(e, option=orjson.OPT_UTC_Z) for e in events)
-        first = events[0]["event_type"]
-        same = all(e["event_type"] == first for e in events)
+    def events_message(lines: Sequence[bytes], event_types: Sequence[str]) -> OutboundMessage:
+        """One events-topic message: the accepted events' NDJSON lines + attributes."""
+        first = event_types[0]
+        same = all(t == first for t in event_types)
         return OutboundMessage(
-            data,
+            b"\n".join(lines),
             {
                 "schema_version": SCHEMA_VERSION,
-                "event_count": str(len(events)),
+                "event_count": str(len(lines)),
                 "event_type": first if same else "mixed",
             },
         )
