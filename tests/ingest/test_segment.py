@@ -360,3 +360,19 @@ def test_rudderstack_beacon_batch_with_key_in_query(app: Flask, bus: Bus) -> Non
     )
     assert (ok.status_code, bad.status_code) == (200, 401)
     assert [e["event_type"] for e in bus.events()] == ["view_item"]
+
+
+@pytest.mark.parametrize("depth", range(248, 258))
+def test_deep_traits_at_the_serialiser_limit_never_500(app: Flask, depth: int) -> None:
+    """The mapping nests traits one level deeper (params.traits): around orjson's 254-level
+    limit the event is either accepted or refused with a reason, never a server error."""
+    import json
+
+    traits: object = 1
+    for _ in range(depth):
+        traits = {"a": traits}
+    body = {"type": "identify", "userId": "u1", "traits": traits, "writeKey": WRITE_KEY}
+    r = app.test_client().post("/v1/identify", data=json.dumps(body), headers=TEXT_PLAIN)
+    assert r.status_code in (200, 400), r.data
+    if r.status_code == 400:
+        assert r.json["results"][0]["reason"] if "results" in r.json else r.json["reason"]
