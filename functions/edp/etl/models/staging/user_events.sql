@@ -217,7 +217,7 @@ user_days as (
         user_key,
         event_date,
         count(*) as events_that_day
-    from sessionised
+    from normalised
     group by user_key, event_date
 
 ),
