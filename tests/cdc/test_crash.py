@@ -62,7 +62,7 @@ def test_kill9_reader_and_flusher_during_mixed_workload(
     warehouse.close()
 
     # Messages leased by a killed flusher come back after the ack deadline: use the shortest
-    # Pub/Sub allows so the final drain does not wait two minutes.
+    # Pub/Sub allows (and no redelivery backoff) so the final drain does not wait minutes.
     subscriber = get_subscriber(cdc_settings)
     for table in cdc_settings.cdc_tables:
         name = subscription_path(
@@ -70,8 +70,16 @@ def test_kill9_reader_and_flusher_during_mixed_workload(
         )
         subscriber.update_subscription(
             request={
-                "subscription": {"name": name, "ack_deadline_seconds": ACK_DEADLINE_S},
-                "update_mask": {"paths": ["ack_deadline_seconds"]},
+                "subscription": {
+                    "name": name,
+                    "ack_deadline_seconds": ACK_DEADLINE_S,
+                    # Redelivery of expired leases without the production backoff.
+                    "retry_policy": {
+                        "minimum_backoff": {"seconds": 0},
+                        "maximum_backoff": {"seconds": 1},
+                    },
+                },
+                "update_mask": {"paths": ["ack_deadline_seconds", "retry_policy"]},
             }
         )
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from functions_framework import create_app
 
+from edp.bus.clients import get_subscriber, subscription_path
 from edp.bus.messages import Message, ack, publish_all, pull
 from edp.cdc.flush import CdcFlusher
 from edp.cdc.shop import connect
@@ -192,6 +193,25 @@ def _insert(cur: Any, table: str, row: dict[str, Any]) -> None:
 def fast(settings: Settings) -> Settings:
     """The same settings with a short flush interval (tests wait for rows, not for timers)."""
     return settings.model_copy(update={"cdc_flush_interval_sec": 0.3})
+
+
+def fast_redelivery(settings: Settings, table: str) -> None:
+    """Redeliveries of a nacked message back off by the subscription's retry policy (10 s and
+    more, as in production): make it short so tests do not wait minutes."""
+    get_subscriber(settings).update_subscription(
+        request={
+            "subscription": {
+                "name": subscription_path(
+                    settings.project, f"{settings.cdc_subscription_prefix}.{table}"
+                ),
+                "retry_policy": {
+                    "minimum_backoff": {"seconds": 0},
+                    "maximum_backoff": {"seconds": 1},
+                },
+            },
+            "update_mask": {"paths": ["retry_policy"]},
+        }
+    )
 
 
 def _flush_all(warehouse: Warehouse, settings: Settings) -> CdcFlusher:
@@ -374,8 +394,9 @@ def test_poison_message_is_dead_lettered_with_its_error(
     publish_all(
         topic, [Message(b"{not json"), Message(json.dumps(good).encode())], settings=cdc_settings
     )
+    fast_redelivery(cdc_settings, "shop.orders")
     flusher = CdcFlusher(warehouse, fast(cdc_settings))
-    flusher.run(until_idle_s=3.0, max_run_s=240)
+    flusher.run(until_idle_s=5.0, max_run_s=240)
     assert flusher.stats.dead_lettered == 1
     assert flusher.stats.rows_written == 1
     # Retried (nacked) until the last allowed delivery attempt, then parked with the reason.
@@ -411,6 +432,7 @@ def test_transient_write_failure_nacks_and_the_rows_land_later(
 ) -> None:
     topic = f"{cdc_settings.cdc_topic_prefix}.shop.orders"
     good = (ROOT / "tests" / "cdc" / "data" / "orders_create.json").read_bytes()
+    fast_redelivery(cdc_settings, "shop.orders")
     publish_all(topic, [Message(good)], settings=cdc_settings)
     flaky = _FailingOnceWarehouse(warehouse)
     flusher = CdcFlusher(flaky, fast(cdc_settings))  # type: ignore[arg-type]
