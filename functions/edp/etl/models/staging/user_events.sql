@@ -46,7 +46,8 @@ source as (
         currency,
         items,
         user_agent,
-        params
+        -- the one thing read from the free-form params: carried as a flag, not as JSON text
+        coalesce(json_value(params, '$.debug_mode'), 'false') in ('true', '1') as debug_mode
     from raw.user_events
     -- partition pruning on raw: the window in the reporting time zone, plus the context day
     where event_timestamp >= timestamp(date_sub(@start, interval 1 day), @tz)
@@ -141,8 +142,7 @@ normalised as (
 
         -- inputs of the traffic flags
         lower(coalesce(deduplicated.user_agent, '')) as user_agent,
-        coalesce(json_value(deduplicated.params, '$.debug_mode'), 'false') in ('true', '1')
-            as debug_mode,
+        deduplicated.debug_mode,
         deduplicated.copies_received
     from deduplicated
     inner join reporting_days
