@@ -12,7 +12,14 @@ locals {
       events-dead-letter = var.pubsub.topic_events_dead_letter
       cdc-dead-letter    = var.pubsub.cdc_dead_letter_topic
     },
-    { for t, name in local.cdc_topics : "cdc:${t}" => name }
+    { for t, name in local.cdc_topics : "cdc:${t}" => name },
+    # Debezium Server also publishes transaction metadata and heartbeats; its Pub/Sub sink fails
+    # on a topic that does not exist. Nothing subscribes: they are kept for inspection only.
+    {
+      "debezium:transaction"     = "${var.pubsub.cdc_topic_prefix}.transaction"
+      "debezium:heartbeat"       = "debezium-heartbeat.${var.pubsub.cdc_topic_prefix}"
+      "debezium:heartbeat-table" = "${var.pubsub.cdc_topic_prefix}.shop.debezium_heartbeat"
+    }
   )
 
   subscriptions = merge(
@@ -70,7 +77,8 @@ locals {
       events-dead-letter = { "roles/pubsub.publisher" = [local.pubsub_service_agent] }
       cdc-dead-letter    = { "roles/pubsub.publisher" = [local.pubsub_service_agent, local.sa["cdc-flush"]] }
     },
-    { for t in keys(local.cdc_topics) : "cdc:${t}" => { "roles/pubsub.publisher" = [local.sa.debezium] } }
+    { for t in keys(local.cdc_topics) : "cdc:${t}" => { "roles/pubsub.publisher" = [local.sa.debezium] } },
+    { for k in ["debezium:transaction", "debezium:heartbeat", "debezium:heartbeat-table"] : k => { "roles/pubsub.publisher" = [local.sa.debezium] } }
   )
   subscription_iam = merge(
     {

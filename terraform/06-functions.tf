@@ -48,7 +48,7 @@ locals {
       entry_point = "etl"
       description = "Runs one SQL model or layer for a date; records the run in monitoring.pipeline_runs."
       sa          = "etl"
-      env         = {}
+      env         = { EDP_ETL_TIMEZONE = var.etl_time_zone }
       secrets     = {}
       ingress     = "ALLOW_INTERNAL_ONLY"
       iam         = { "roles/run.invoker" = [local.sa.workflows] }

@@ -408,6 +408,10 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
         ("debezium", "roles/pubsub.publisher", f"topic:cdc:{t}")
         for t in ("shop.orders", "shop.order_items", "shop.inventory", "shop.shipments")
     },
+    *{
+        ("debezium", "roles/pubsub.publisher", f"topic:debezium:{k}")
+        for k in ("transaction", "heartbeat", "heartbeat-table")
+    },
     # Beam on Flink: pull events, write raw, checkpoints in GCS.
     ("beam", "roles/pubsub.subscriber", "subscription:events-loader"),
     ("beam", "roles/pubsub.viewer", "subscription:events-loader"),
@@ -431,7 +435,13 @@ def _actual_grants() -> set[tuple[str, str, str]]:
     for kind, local_name in (("topic", "topic_iam"), ("subscription", "subscription_iam")):
         text = locals_[local_name]
         for key, body in re.findall(r'([\w-]+|"[^"]+") =>? \{([^{}]*)\}', text):
-            keys = [_unq(key).replace("${t}", t) for t in tables] if "${t}" in key else [key]
+            if "${t}" in key:
+                keys = [_unq(key).replace("${t}", t) for t in tables]
+            elif key == "k":  # `for k in [literal keys] : k => {...}`
+                listed = re.search(r"for k in \[([^\]]*)\] : k =>", text)
+                keys = re.findall(r'"([^"]+)"', listed.group(1)) if listed else []
+            else:
+                keys = [key]
             for role, members in _role_lists(body):
                 grants |= {(m, role, f"{kind}:{k}") for k in keys for m in members}
     for name, secret in locals_["secrets"].items():
