@@ -63,7 +63,7 @@ def screenshot(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "edp.demo.browser",
+        "edp_tools.demo.browser",
         "screenshot",
         "docs/demo/index.html",
         "docs/demo-screenshot.png",
@@ -74,7 +74,7 @@ def screenshot(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (all, or the key prefixes after ``--``); writes docs/benchmarks.*."""
     _install_project(session)
-    session.run("python", "-m", "edp.bench", *session.posargs)
+    session.run("python", "-m", "edp_tools.bench", *session.posargs)
 
 
 @nox.session(name="beam_tests", venv_backend="none")

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from edp.local.postgres import PostgresCluster
-from edp.local.pubsub_emulator import PubSubEmulator
 from edp.settings import get_settings
+from edp_tools.local.postgres import PostgresCluster
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 if TYPE_CHECKING:
     from edp.warehouse.port import Warehouse

@@ -24,6 +24,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from edp.errors import ConfigError
 
 
+def _catalog_cdc_sources() -> list[str]:
+    """The captured tables as declared once in ``schemas/tables/raw/cdc_*.yaml``."""
+    from edp.contracts.catalog import load_catalog
+
+    return list(load_catalog().cdc_sources())
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -97,13 +104,11 @@ class Settings(BaseSettings):
         "cdc-flush", description="CDC flush subscriptions are <prefix>.<schema>.<table>."
     )
     cdc_tables: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "shop.orders",
-            "shop.order_items",
-            "shop.inventory",
-            "shop.shipments",
-        ],
-        description="Captured source tables (schema.table, comma-separated): one topic each.",
+        default_factory=_catalog_cdc_sources,
+        description=(
+            "Captured source tables (schema.table, comma-separated): one topic each. Default: "
+            "every raw.cdc_* table's cdc_source in schemas/tables."
+        ),
     )
     max_delivery_attempts: int = Field(
         5, ge=5, le=100, description="Deliveries before Pub/Sub dead-letters a message."
@@ -187,7 +192,7 @@ class Settings(BaseSettings):
         """Physical dataset name for a logical layer name (raw, staging, mart, monitoring).
 
         Example:
-            >>> Settings(_env_file=None, EDP_DATASET_RAW="raw_dev").dataset_name("raw")
+            >>> Settings(_env_file=None, dataset_raw="raw_dev").dataset_name("raw")
             'raw_dev'
         """
         names = {

@@ -11,7 +11,7 @@
 --     MicroTimestamp encoding;
 --   * no foreign keys: the simulator deletes and truncates tables independently, and the
 --     warehouse never relies on source-side referential integrity anyway.
--- Applied idempotently by `edp.cdc.shop.apply_schema`.
+-- Applied idempotently by `edp_tools.cdc.shop.apply_schema`.
 
 CREATE SCHEMA IF NOT EXISTS shop;
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-import edp.bench as bench
-from edp.bench import Bar, benchmark, select
-from edp.bench.report import machine_info, merge, render_markdown
-from edp.bench.rss import call_with_peak_rss, peak_rss_mib_of_pid, run_with_peak_rss
-from edp.bench.runner import main
+import edp_tools.bench as bench
 from edp.errors import ConfigError, EdpError
+from edp_tools.bench import Bar, benchmark, select
+from edp_tools.bench.report import machine_info, merge, render_markdown
+from edp_tools.bench.rss import call_with_peak_rss, peak_rss_mib_of_pid, run_with_peak_rss
+from edp_tools.bench.runner import main
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -123,7 +123,10 @@ def test_a_benchmark_returning_foreign_keys_fails_the_run(
 
 def test_list_runs_in_a_fresh_interpreter_and_imports_every_module() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "edp.bench", "--list"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "edp_tools.bench", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "generate" in out and "generate.day_seconds < 60 s" in out
 

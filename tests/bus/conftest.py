@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from edp.bus import Topology, delete_topology, ensure_topology
-from edp.local.pubsub_emulator import PubSubEmulator
 from edp.settings import Settings, get_settings
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 MakeTopology = Callable[[Topology], Topology]
 

@@ -30,8 +30,8 @@ from edp.bus import (
 )
 from edp.bus.clients import build_publisher
 from edp.errors import ConfigError
-from edp.local.processes import wait_until
 from edp.settings import Settings
+from edp_tools.local.processes import wait_until
 
 from .conftest import MakeTopology
 
@@ -296,7 +296,7 @@ def test_publishing_to_a_missing_topic_is_a_config_error(bus: Settings, unique: 
 
 def test_an_unreachable_emulator_is_a_transient_error(unique: str) -> None:
     from edp.errors import TransientError
-    from edp.local.processes import free_port
+    from edp_tools.local.processes import free_port
 
     dead = Settings(  # type: ignore[call-arg]
         _env_file=None, PUBSUB_EMULATOR_HOST=f"127.0.0.1:{free_port()}", GOOGLE_CLOUD_PROJECT="p"

@@ -15,12 +15,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from edp.cdc.reader import ReaderConfig
-from edp.cdc.shop import apply_schema, connect
 from edp.cdc.topology import ensure_cdc_topology
-from edp.local.postgres import PostgresCluster
-from edp.local.pubsub_emulator import PubSubEmulator
 from edp.settings import Settings, get_settings
+from edp_tools.cdc.reader import ReaderConfig
+from edp_tools.cdc.shop import apply_schema, connect
+from edp_tools.local.postgres import PostgresCluster
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 
 @dataclass

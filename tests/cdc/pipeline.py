@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from edp.cdc.reader import CdcReader, ReaderConfig
-from edp.cdc.shop import TABLES, connect, table_shape
-from edp.cdc.staging import refresh_staging
+from edp.cdc.staging import captured_tables, refresh_staging
 from edp.contracts.catalog import load_catalog
-from edp.local.processes import wait_until
 from edp.settings import Settings
 from edp.warehouse.port import Warehouse
+from edp_tools.cdc.reader import CdcReader, ReaderConfig
+from edp_tools.cdc.shop import connect, table_shape
+from edp_tools.local.processes import wait_until
 
 
 def confirmed_lsn(dsn: str, slot: str) -> int:
@@ -112,7 +112,7 @@ def compare_all(dsn: str, warehouse: Warehouse) -> dict[str, list[str]]:
     """Refresh staging, then list every difference per table (empty lists = equal)."""
     refresh_staging(warehouse)
     problems: dict[str, list[str]] = {}
-    for table in TABLES:
+    for table in captured_tables():
         src = source_rows(dsn, table)
         stg = staging_rows(warehouse, table)
         diffs: list[str] = []

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from edp.bus.clients import get_subscriber, subscription_path
-from edp.cdc.shop_simulator import ShopSimulator
-from edp.local.processes import wait_until
 from edp.settings import Settings
 from edp.warehouse import get_warehouse
+from edp_tools.cdc.shop_simulator import ShopSimulator
+from edp_tools.local.processes import wait_until
 
 from .conftest import ShopDb
 from .pipeline import compare_all, wait_caught_up
@@ -86,8 +86,8 @@ def test_kill9_reader_and_flusher_during_mixed_workload(
     sim = ShopSimulator(shop_db.dsn, seed=5)
     sim.seed_inventory()
     sim.run(200)  # some history before the first snapshot
-    reader_cmd = ["-m", "edp.cdc.reader"]
-    flusher_cmd = ["-m", "edp.cli.cdc", "flush", "--forever", "--refresh-every-s", "3600"]
+    reader_cmd = ["-m", "edp_tools.cdc.reader"]
+    flusher_cmd = ["-m", "edp_tools.cli.cdc", "flush", "--forever", "--refresh-every-s", "3600"]
     logs = tmp_path / "logs"
     logs.mkdir()
     reader = _spawn(reader_cmd, env, logs / "reader.log")
@@ -145,7 +145,7 @@ def test_kill9_reader_and_flusher_during_mixed_workload(
         [
             sys.executable,
             "-m",
-            "edp.cli.cdc",
+            "edp_tools.cli.cdc",
             "flush",
             "--until-idle-s",
             str(ACK_DEADLINE_S + 3),

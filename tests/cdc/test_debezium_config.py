@@ -13,10 +13,17 @@ import pytest
 
 from edp.bus.topology import build_topology
 from edp.cdc import debezium as dbz
-from edp.cdc import reader
-from edp.cdc.shop import HEARTBEAT_ACTION_QUERY, HEARTBEAT_TABLE, SOURCE_SCHEMA, publication_name
-from edp.cdc.topology import extra_topics
+from edp.cdc.topology import (
+    HEARTBEAT_ACTION_QUERY,
+    HEARTBEAT_TABLE,
+    HEARTBEAT_TOPIC_PREFIX,
+    SOURCE_SCHEMA,
+    TRANSACTION_TOPIC_SUFFIX,
+    extra_topics,
+)
 from edp.settings import Settings
+from edp_tools.cdc import reader
+from edp_tools.cdc.shop import publication_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = ROOT / "gke" / "base" / "debezium" / "application.properties"
@@ -74,12 +81,12 @@ def test_heartbeats_and_transactions_match(props: dict[str, str], settings: Sett
     assert interval_ms == int(settings.cdc_heartbeat_interval_sec * 1000)
     assert interval_ms == int(config.heartbeat_interval_s * 1000)
     assert props["debezium.source.heartbeat.action.query"] == HEARTBEAT_ACTION_QUERY
-    assert props["debezium.source.topic.heartbeat.prefix"] == reader.HEARTBEAT_TOPIC_PREFIX
+    assert props["debezium.source.topic.heartbeat.prefix"] == HEARTBEAT_TOPIC_PREFIX
     assert (
         props["debezium.source.provide.transaction.metadata"]
         == str(config.provide_transaction_metadata).lower()
     )
-    assert props["debezium.source.topic.transaction"] == reader.TRANSACTION_TOPIC_SUFFIX
+    assert props["debezium.source.topic.transaction"] == TRANSACTION_TOPIC_SUFFIX
 
 
 def test_pubsub_sink_orders_by_key(props: dict[str, str]) -> None:
@@ -97,8 +104,8 @@ def test_captured_tables_match_the_topology(props: dict[str, str], settings: Set
     }
     for table in included:
         assert f"{props['debezium.source.topic.prefix']}.{table}" in topics
-    assert f"{reader.HEARTBEAT_TOPIC_PREFIX}.{settings.cdc_topic_prefix}" in topics
-    assert f"{settings.cdc_topic_prefix}.{reader.TRANSACTION_TOPIC_SUFFIX}" in topics
+    assert f"{HEARTBEAT_TOPIC_PREFIX}.{settings.cdc_topic_prefix}" in topics
+    assert f"{settings.cdc_topic_prefix}.{TRANSACTION_TOPIC_SUFFIX}" in topics
     publication = (ROOT / "schemas" / "cdc" / "publication.sql").read_text(encoding="utf-8")
     for table in included:
         assert table in publication

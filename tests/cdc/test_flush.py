@@ -19,13 +19,13 @@ from functions_framework import create_app
 from edp.bus.clients import get_subscriber, subscription_path
 from edp.bus.messages import Message, ack, publish_all, pull
 from edp.cdc.flush import CdcFlusher
-from edp.cdc.shop import connect
-from edp.cdc.shop_simulator import ShopSimulator
 from edp.errors import TransientError
-from edp.local.processes import wait_until
 from edp.settings import Settings
 from edp.warehouse import get_warehouse
 from edp.warehouse.port import Warehouse
+from edp_tools.cdc.shop import connect
+from edp_tools.cdc.shop_simulator import ShopSimulator
+from edp_tools.local.processes import wait_until
 
 from .conftest import ShopDb, reader_config
 from .pipeline import compare_all, running_reader, wait_caught_up
@@ -499,7 +499,15 @@ def test_sigterm_flushes_the_buffer_before_exiting(cdc_settings: Settings, tmp_p
     log = tmp_path / "flusher.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "edp.cli.cdc", "flush", "--forever", "--log-level", "DEBUG"],
+            [
+                sys.executable,
+                "-m",
+                "edp_tools.cli.cdc",
+                "flush",
+                "--forever",
+                "--log-level",
+                "DEBUG",
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

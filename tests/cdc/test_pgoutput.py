@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from edp.cdc import pgoutput as pg
+from edp_tools.cdc import pgoutput as pg
 
 
 def _s(text: str) -> bytes:

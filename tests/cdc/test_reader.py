@@ -11,11 +11,11 @@ from typing import Any
 import jsonschema
 
 from edp.bus.messages import Received, ack, pull
-from edp.cdc.reader import CdcReader
-from edp.cdc.shop import connect
-from edp.local.postgres import PostgresCluster
-from edp.local.processes import wait_until
 from edp.settings import Settings
+from edp_tools.cdc.reader import CdcReader
+from edp_tools.cdc.shop import connect
+from edp_tools.local.postgres import PostgresCluster
+from edp_tools.local.processes import wait_until
 
 from .conftest import ShopDb, reader_config
 

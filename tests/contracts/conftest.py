@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edp.contracts.build import GENERATED_PACKAGE_DIR, repo_root
+from edp_tools.contracts.build import GENERATED_PACKAGE_DIR, repo_root
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from google.cloud.bigquery import SchemaField, Table
 
 from edp.contracts.bigquery import bigquery_field, bigquery_schema, bigquery_table_resource
-from edp.contracts.build import BIGQUERY_DIR, repo_root
 from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
+from edp_tools.contracts.build import BIGQUERY_DIR, repo_root
 
 TABLES = load_catalog().tables
 

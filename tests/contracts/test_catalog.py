@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from edp.contracts.build import (
+from edp.contracts.catalog import DATASETS, Catalog, TableSpec, load_catalog
+from edp.errors import ContractError, UnknownColumnError, UnknownTableError
+from edp_tools.contracts.build import (
     catalog_problems,
     load_datasets,
     load_tables,
     repo_root,
 )
-from edp.contracts.catalog import DATASETS, Catalog, TableSpec, load_catalog
-from edp.errors import ContractError, UnknownColumnError, UnknownTableError
 
 
 def test_the_repository_catalogue_has_no_problems() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from edp.cli.schemas import app
+from edp_tools.cli.schemas import app
 
 runner = CliRunner()
 

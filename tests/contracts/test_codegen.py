@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from edp.contracts.codegen import generate_models
 from edp.errors import ContractError
+from edp_tools.contracts.codegen import generate_models
 
 
 def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:

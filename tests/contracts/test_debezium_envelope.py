@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from edp.cdc.debezium import OID_INT8, OID_NUMERIC, OID_TEXT, OID_TIMESTAMPTZ
-from edp.cdc.reader import TableEncoder
-from edp.contracts.build import repo_root
+from edp_tools.cdc.reader import TableEncoder
+from edp_tools.contracts.build import repo_root
 
 SCHEMA: dict[str, Any] = json.loads(
     (repo_root() / "schemas/cdc/debezium_envelope.schema.json").read_text()

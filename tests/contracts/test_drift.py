@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edp.contracts import build
-from edp.contracts.build import Drift, check, repo_root
+from edp_tools.contracts import build
+from edp_tools.contracts.build import Drift, check, repo_root
 
 
 def test_checked_in_artefacts_match_the_sources() -> None:
@@ -105,7 +105,14 @@ def test_module_entry_point_check_exits_1_and_names_the_drifted_files(
     path.write_text(path.read_text().replace("Why ingest refused it.", "Why it was refused."))
 
     result = subprocess.run(
-        [sys.executable, "-m", "edp.contracts.build", "--check", "--root", str(contract_tree)],
+        [
+            sys.executable,
+            "-m",
+            "edp_tools.contracts.build",
+            "--check",
+            "--root",
+            str(contract_tree),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -8,10 +8,10 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from edp.contracts.build import DUCKDB_DIR, repo_root
 from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
-from edp.contracts.duckdb_ddl import duckdb_create_table_sql, duckdb_type
 from edp.errors import ContractError
+from edp_tools.contracts.build import DUCKDB_DIR, repo_root
+from edp_tools.contracts.duckdb_ddl import duckdb_create_table_sql, duckdb_type
 
 TABLES = load_catalog().tables
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from edp.contracts.build import EVENT_SCHEMA, repo_root
 from edp.contracts.catalog import FieldSpec, load_catalog
+from edp_tools.contracts.build import EVENT_SCHEMA, repo_root
 
 SCHEMA: dict[str, Any] = json.loads((repo_root() / EVENT_SCHEMA).read_text())
 DEFS = SCHEMA["$defs"]

@@ -17,7 +17,6 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 from referencing import Registry, Resource
 
-from edp.contracts.build import EVENT_SCHEMA, repo_root
 from edp.contracts.events import (
     DEVICE_TYPES,
     ECOMMERCE_EVENTS,
@@ -30,6 +29,7 @@ from edp.contracts.events import (
     enriched_events_adapter,
     event_json_schema,
 )
+from edp_tools.contracts.build import EVENT_SCHEMA, repo_root
 
 SCHEMA: dict[str, Any] = json.loads((repo_root() / EVENT_SCHEMA).read_text())
 REGISTRY = Registry().with_resource(SCHEMA["$id"], Resource.from_contents(SCHEMA))

@@ -17,8 +17,8 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 from referencing import Registry, Resource
 
-from edp.contracts.build import EVENT_SCHEMA, repo_root
 from edp.contracts.events import ClientEvent
+from edp_tools.contracts.build import EVENT_SCHEMA, repo_root
 
 SCHEMA: dict[str, Any] = json.loads((repo_root() / EVENT_SCHEMA).read_text())
 VALIDATOR = Draft202012Validator(

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from edp.demo.browser import check_report
 from edp.settings import Settings
-from edp.warehouse.duckdb_adapter import DuckDBWarehouse
+from edp_tools.demo.browser import check_report
+from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def _demo_argv(out: Path, state: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "edp.cli.main",
+        "edp_tools.cli.main",
         "demo",
         "--size",
         "small",

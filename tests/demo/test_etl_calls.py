@@ -1,7 +1,7 @@
 """``edp demo --etl calls``: the workflow's calls made by the demo against the served etl function.
 
 A DuckDB file with two generated days, the real ``etl`` entry point served by functions-framework,
-then :func:`edp.demo.etl.run_daily_etl`: staging first, every mart after, each recorded in
+then :func:`edp_tools.demo.etl.run_daily_etl`: staging first, every mart after, each recorded in
 ``monitoring.pipeline_runs`` under the execution id; a call that fails for good is recorded as a
 failed run (the workflow's failure path) and raised.
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from edp.demo.etl import EtlCallError, run_daily_etl
-from edp.generator import Generator, GeneratorConfig
-from edp.generator.sinks import write_warehouse
-from edp.local.processes import ManagedProcess, free_port, port_open
 from edp.settings import get_settings
 from edp.warehouse import get_warehouse
+from edp_tools.demo.etl import EtlCallError, run_daily_etl
+from edp_tools.generator import Generator, GeneratorConfig
+from edp_tools.generator.sinks import write_warehouse
+from edp_tools.local.processes import ManagedProcess, free_port, port_open
 
 DAY = dt.date(2026, 11, 24)
 

@@ -9,10 +9,12 @@ import importlib
 import orjson
 import pytest
 
-from edp.demo.replay import MALFORMATIONS, malform, plan_requests, refused_indexes
+from edp_tools.demo.replay import MALFORMATIONS, malform, plan_requests, refused_indexes
 
 
-@pytest.mark.parametrize("name", ["edp.demo.config", "edp.demo.replay", "edp.demo.collect"])
+@pytest.mark.parametrize(
+    "name", ["edp_tools.demo.config", "edp_tools.demo.replay", "edp_tools.demo.collect"]
+)
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), verbose=False)
     assert result.attempted > 0

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edp.cli.main import app
 from edp.settings import get_settings
 from edp.warehouse import get_warehouse
+from edp_tools.cli.main import app
 
 from .golden import GOLDEN, load_case, play
 

@@ -19,10 +19,10 @@ import pytest
 from edp.contracts.catalog import load_catalog
 from edp.etl.models import load_models
 from edp.etl.runner import EtlRunner
-from edp.generator import Generator, GeneratorConfig, parse_incidents
-from edp.generator.sinks import write_warehouse
 from edp.settings import get_settings
 from edp.warehouse.port import Warehouse
+from edp_tools.generator import Generator, GeneratorConfig, parse_incidents
+from edp_tools.generator.sinks import write_warehouse
 
 from .golden import normalise, typed_rows
 

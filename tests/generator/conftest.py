@@ -7,7 +7,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from edp.generator import Generator, GeneratorConfig, parse_incidents
+from edp_tools.generator import Generator, GeneratorConfig, parse_incidents
 
 WEEK_START = date(2026, 11, 16)  # a Monday
 WEEK_SCALE = 0.02  # ~57 k events/day: enough for stable ratios, ~1 s per day

@@ -10,8 +10,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from edp.generator import Generator, GeneratorConfig
-from edp.generator.model import EVENTS_PER_DAY, HOURLY_KST, WEEKLY
+from edp_tools.generator import Generator, GeneratorConfig
+from edp_tools.generator.model import EVENTS_PER_DAY, HOURLY_KST, WEEKLY
 
 pytestmark = pytest.mark.timeout(120)
 

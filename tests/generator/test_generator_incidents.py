@@ -14,9 +14,9 @@ import pytest
 from edp.contracts.catalog import load_catalog
 from edp.contracts.events import EnrichedEvent, EventBatch
 from edp.errors import ConfigError
-from edp.generator import Generator, GeneratorConfig, parse_incidents
-from edp.generator.incidents import parse_incident
-from edp.generator.sinks import arrow_schema, conform, request_bodies
+from edp_tools.generator import Generator, GeneratorConfig, parse_incidents
+from edp_tools.generator.incidents import parse_incident
+from edp_tools.generator.sinks import arrow_schema, conform, request_bodies
 
 INCIDENT_DAY = date(2026, 11, 24)  # as in conftest.incident_run
 WEEK_SCALE = 0.02
@@ -200,7 +200,7 @@ def test_enriched_rows_validate_and_conform_to_the_raw_table(week: pa.Table) -> 
 
 
 def test_null_burst_can_hit_a_dictionary_encoded_column() -> None:
-    from edp.generator import Incident
+    from edp_tools.generator import Incident
 
     burst = Incident(type="nulls", day=0, start_hour=12, hours=1, magnitude=1.0,
                      column="page_location")  # fmt: skip

@@ -15,13 +15,13 @@ from werkzeug.serving import make_server
 
 from edp.bus.clients import build_publisher, build_subscriber
 from edp.bus.messages import ack, pull_many
-from edp.generator import Generator, GeneratorConfig
-from edp.generator.sinks import HttpSender, send_http
 from edp.ingest.app import create_app
 from edp.ingest.publisher import PubSubPublisher
-from edp.local.processes import wait_until
-from edp.local.pubsub_emulator import PubSubEmulator
 from edp.settings import Settings
+from edp_tools.generator import Generator, GeneratorConfig
+from edp_tools.generator.sinks import HttpSender, send_http
+from edp_tools.local.processes import wait_until
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 pytestmark = pytest.mark.timeout(180)
 WRITE_KEY = "generator-test-key"

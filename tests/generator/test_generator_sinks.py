@@ -15,11 +15,11 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from edp.cli.generate import app
 from edp.errors import TransientError
-from edp.generator import Generator, GeneratorConfig
-from edp.generator.sinks import HttpSender, send_http, write_warehouse
 from edp.warehouse.port import Warehouse
+from edp_tools.cli.generate import app
+from edp_tools.generator import Generator, GeneratorConfig
+from edp_tools.generator.sinks import HttpSender, send_http, write_warehouse
 
 pytestmark = pytest.mark.timeout(120)
 DAY = date(2026, 11, 24)

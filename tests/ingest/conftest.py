@@ -21,8 +21,8 @@ from edp.bus.clients import build_publisher, build_subscriber
 from edp.bus.messages import Received, ack, pull_many
 from edp.ingest.app import create_app
 from edp.ingest.publisher import PubSubPublisher
-from edp.local.pubsub_emulator import PubSubEmulator
 from edp.settings import Settings
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 WRITE_KEY = "test-write-key"
 OTHER_KEY = "second-key"

@@ -16,8 +16,8 @@ import pytest
 
 from edp.ingest.app import cached_app, create_app
 from edp.ingest.publisher import PubSubPublisher
-from edp.local.processes import ManagedProcess, free_port, port_open, wait_until
-from edp.local.pubsub_emulator import PubSubEmulator
+from edp_tools.local.processes import ManagedProcess, free_port, port_open, wait_until
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 from .conftest import AUTH, WRITE_KEY, Bus, event
 

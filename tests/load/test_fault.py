@@ -1,8 +1,8 @@
 """The exactly-once effect under crashes: kill -9 the loader (a real process) twice mid-run.
 
 100,000 events with 2 % duplicates and 1 % invalid are published; the loader runs as
-``python -m edp.load run`` and is SIGKILLed twice while it loads (once it has loaded some rows,
-again later), then restarted to drain. Unacked messages come back after the ack deadline, rows
+``python -m edp_tools.load run`` and is SIGKILLed twice while it loads (once it has loaded some
+rows, again later), then restarted to drain. Unacked messages come back after the ack deadline, rows
 written but not acked are recognised by the restart's dedup warm-up. At the end raw holds every
 valid event_id exactly once, every invalid one is in the error table with a reason, nothing is
 missing.

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from edp.bus.clients import build_publisher, build_subscriber
-from edp.load.local_loader import CommittedBatch, LoaderConfig, LocalLoader
 from edp.load.samples import Traffic, make_traffic
 from edp.warehouse.port import Warehouse
+from edp_tools.load.local_loader import CommittedBatch, LoaderConfig, LocalLoader
 
 
 class Channel:
@@ -197,7 +197,7 @@ def test_metrics_are_exported(warehouse: Warehouse, channel: Channel) -> None:
 def test_cli_run_drains_and_reports(
     warehouse: Warehouse, channel: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from edp.cli.main import app
+    from edp_tools.cli.main import app
 
     traffic = make_traffic(120, invalid_rate=0.05, duplicate_rate=0.05, seed=16)
     channel.publish(traffic.messages)
@@ -317,8 +317,8 @@ def test_a_row_the_warehouse_refuses_is_dead_lettered_not_retried_forever(
     import orjson
 
     from edp.contracts.catalog import load_catalog
-    from edp.contracts.duckdb_ddl import duckdb_create_table_sql
     from edp.load.samples import enriched_event
+    from edp_tools.contracts.duckdb_ddl import duckdb_create_table_sql
 
     path = os.environ["EDP_DUCKDB_PATH"]
     warehouse.close()

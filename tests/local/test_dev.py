@@ -17,8 +17,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from edp.local.components.functions import entry_points
-from edp.local.processes import port_open, wait_until
+from edp_tools.local.components.functions import entry_points
+from edp_tools.local.processes import port_open, wait_until
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def _dev(state: Path, *args: str) -> subprocess.Popen[str]:
     env.pop("PUBSUB_EMULATOR_HOST", None)
     env.pop("EDP_DUCKDB_PATH", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "edp.cli.main", "dev", "--port-base", "0", *args],
+        [sys.executable, "-m", "edp_tools.cli.main", "dev", "--port-base", "0", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edp.local.processes import ManagedProcess, ProcessError, free_port, port_open, wait_until
+from edp_tools.local.processes import ManagedProcess, ProcessError, free_port, port_open, wait_until
 
 
 def _alive(pid: int) -> bool:
@@ -107,7 +107,7 @@ def test_ports() -> None:
 PARENT = textwrap.dedent(
     """
     import sys, time
-    from edp.local.processes import ManagedProcess
+    from edp_tools.local.processes import ManagedProcess
     proc = ManagedProcess("child", [sys.executable, "-c", "import time; time.sleep(600)"]).start()
     open(sys.argv[1], "w").write(str(proc.pid))
     if sys.argv[2] == "exit":

@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from edp.local.postgres import PostgresCluster
-from edp.local.pubsub_emulator import PubSubEmulator
 from edp.settings import get_settings
+from edp_tools.local.postgres import PostgresCluster
+from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 
 def test_emulator_fixture_points_clients_and_settings_at_it(

@@ -28,7 +28,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from edp.local.processes import ManagedProcess, free_port
+from edp_tools.local.processes import ManagedProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".nox" / "bqemu"

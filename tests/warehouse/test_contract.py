@@ -35,8 +35,8 @@ from edp.errors import (
 )
 from edp.settings import Settings
 from edp.warehouse.bigquery_adapter import BigQueryWarehouse
-from edp.warehouse.duckdb_adapter import DuckDBWarehouse
 from edp.warehouse.port import Warehouse
+from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
 
 from .bqemu import BqEmulator
 

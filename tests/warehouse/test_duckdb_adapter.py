@@ -15,8 +15,8 @@ from edp.errors import ConfigError, UnknownTableError, WarehouseError
 from edp.settings import Settings
 from edp.warehouse import get_warehouse
 from edp.warehouse.bigquery_adapter import BigQueryWarehouse
-from edp.warehouse.duckdb_adapter import DuckDBWarehouse
 from edp.warehouse.port import Warehouse
+from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
 
 from .test_contract import CATALOG, DAILY, DAY, EVENTS, TS, event
 

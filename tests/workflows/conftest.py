@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from edp.local.processes import ManagedProcess, free_port, port_open
 from edp.settings import get_settings
 from edp.warehouse import get_warehouse
 from edp.warehouse.port import Warehouse
+from edp_tools.local.processes import ManagedProcess, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".nox" / "workflows"

@@ -29,7 +29,7 @@ is best-effort — and are harmless: staging keeps one row per key by (lsn, tx_p
 
 Example (needs an emulator and a warehouse):
     >>> flusher = CdcFlusher(get_warehouse())                 # doctest: +SKIP
-    >>> flusher.run(max_run_s=50).rows_written
+    >>> flusher.run(max_run_s=50).rows_written  # doctest: +SKIP
     1234
 """
 

@@ -19,8 +19,8 @@ messages per topic, :meth:`publish` blocks (back-pressure on the replication str
 
 Example (needs an emulator):
     >>> sink = PubSubSink(project="p")                     # doctest: +SKIP
-    >>> seq = sink.publish("cdc.shop.orders", b"{}", '{"order_id":1}')
-    >>> sink.wait_confirmed(seq, timeout_s=5)
+    >>> seq = sink.publish("cdc.shop.orders", b"{}", '{"order_id":1}')  # doctest: +SKIP
+    >>> sink.wait_confirmed(seq, timeout_s=5)  # doctest: +SKIP
     True
 """
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from edp.cdc.shop import TABLES
 from edp.contracts.catalog import load_catalog
+from edp.settings import get_settings
 from edp.warehouse.port import Warehouse
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -44,10 +44,15 @@ def refresh_sql(table: str) -> str:
     )
 
 
-def refresh_staging(warehouse: Warehouse, tables: Iterable[str] = TABLES) -> dict[str, int]:
-    """Rebuild the given staging tables; returns the row count of each."""
+def captured_tables() -> tuple[str, ...]:
+    """Staging table names of the captured source tables (``shop.orders`` -> ``orders``)."""
+    return tuple(source.split(".", 1)[1] for source in get_settings().cdc_tables)
+
+
+def refresh_staging(warehouse: Warehouse, tables: Iterable[str] | None = None) -> dict[str, int]:
+    """Rebuild the given staging tables (default: every captured one); row count of each."""
     counts: dict[str, int] = {}
-    for table in tables:
+    for table in captured_tables() if tables is None else tables:
         warehouse.execute_script(refresh_sql(table))
         ref = load_catalog().table(f"staging.{table}").ref
         counts[ref] = int(warehouse.query(f"SELECT COUNT(*) AS n FROM {ref}").scalar() or 0)

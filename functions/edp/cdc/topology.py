@@ -21,9 +21,20 @@ from __future__ import annotations
 
 from edp.bus.admin import TopologyReport, ensure_topology
 from edp.bus.topology import TopicSpec, Topology, build_topology
-from edp.cdc.reader import HEARTBEAT_TOPIC_PREFIX, TRANSACTION_TOPIC_SUFFIX
-from edp.cdc.shop import HEARTBEAT_TABLE, SOURCE_SCHEMA
 from edp.settings import Settings, get_settings
+
+#: Debezium's ``topic.heartbeat.prefix`` (its default ``__debezium-heartbeat`` is not a valid
+#: Pub/Sub topic name), and ``topic.transaction`` suffix (gke/ application.properties).
+HEARTBEAT_TOPIC_PREFIX = "debezium-heartbeat"
+TRANSACTION_TOPIC_SUFFIX = "transaction"
+#: The source schema and the table Debezium's ``heartbeat.action.query`` updates.
+SOURCE_SCHEMA = "shop"
+HEARTBEAT_TABLE = "debezium_heartbeat"
+#: Debezium's ``heartbeat.action.query``; the local reader runs the same statement.
+HEARTBEAT_ACTION_QUERY = (
+    f"INSERT INTO {SOURCE_SCHEMA}.{HEARTBEAT_TABLE} (id, ts) VALUES (1, now()) "
+    "ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts"
+)
 
 
 def extra_topics(settings: Settings | None = None) -> tuple[TopicSpec, ...]:

@@ -97,6 +97,10 @@ class TableSpec(_Frozen):
     clustering: tuple[str, ...] = ()
     primary_key: tuple[str, ...] = ()
     labels: dict[str, str] = Field(default_factory=dict)
+    #: For a CDC change log (``raw.cdc_<table>``): the captured source table ``schema.table``.
+    #: This one declaration drives the Debezium table list, the Pub/Sub topics and flush
+    #: subscriptions (settings and Terraform) and the staging table the flush refreshes.
+    cdc_source: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
     @property
     def ref(self) -> str:
@@ -136,6 +140,15 @@ class Catalog(_Frozen):
 
     def in_dataset(self, dataset: str) -> tuple[TableSpec, ...]:
         return tuple(t for t in self.tables if t.dataset == dataset)
+
+    def cdc_sources(self) -> tuple[str, ...]:
+        """The captured source tables (``schema.table``), in catalogue order.
+
+        Example:
+            >>> load_catalog().cdc_sources()
+            ('shop.inventory', 'shop.order_items', 'shop.orders', 'shop.shipments')
+        """
+        return tuple(t.cdc_source for t in self.tables if t.cdc_source)
 
 
 def catalog_from_json(text: str) -> Catalog:

@@ -2,7 +2,7 @@
 
 - :mod:`edp.load.transforms` - pure parse / validate / normalise / dedup / Arrow steps shared by
   every runner (the Beam job in ``beam/`` imports them too);
-- :mod:`edp.load.local_loader` - the fast laptop loader (synchronous pull with threads from the
-  Pub/Sub emulator, Arrow batches into DuckDB, ack after the write);
+- :mod:`edp_tools.load.local_loader` (tooling) - the fast laptop loader (synchronous pull with
+  threads from the Pub/Sub emulator, Arrow batches into DuckDB, ack after the write);
 - :mod:`edp.load.metrics` - the loader's OpenTelemetry instruments.
 """

@@ -1,6 +1,6 @@
 """The warehouse port: what the platform needs from a warehouse, and nothing more.
 
-Two adapters implement it: :class:`edp.warehouse.duckdb_adapter.DuckDBWarehouse` (embedded,
+Two adapters implement it: :class:`edp_tools.warehouse.duckdb_adapter.DuckDBWarehouse` (embedded,
 the local default) and :class:`edp.warehouse.bigquery_adapter.BigQueryWarehouse`. Both take SQL
 written once in **BigQuery dialect** with logical table names (``raw.user_events``) and named
 parameters (``@day``); the DuckDB adapter transpiles it with sqlglot (fixing the known traps by

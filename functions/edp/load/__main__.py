@@ -1,8 +1,0 @@
-"""``python -m edp.load run [...]``: the same command as ``edp load run``."""
-
-from __future__ import annotations
-
-from edp.cli.load import app
-
-if __name__ == "__main__":
-    app(prog_name="python -m edp.load")

@@ -1,0 +1,393 @@
+"""Ingest benchmark: gunicorn-served app publishing to the real Pub/Sub emulator, over loopback.
+
+Set-up (everything in its own process group, started and stopped here):
+
+* the Pub/Sub emulator with the ``events``/``events-bad`` topics and a counting subscription;
+* the ingest app under gunicorn exactly as deployed on GKE
+  (``gunicorn -c python:edp.ingest.gunicorn_conf edp.ingest.wsgi:app``, 2 gthread workers);
+* for comparison, a bare functions-framework endpoint returning 200 under the same gunicorn
+  settings.
+
+Phases:
+
+1. **single**: an open-loop generator (this process, asyncio over raw keep-alive sockets) sends
+   single-event requests at a steady 1,180 RPS for 60 s; latency is measured from each request's
+   *scheduled* send time (no coordinated omission). Every event carries a unique event_id; after
+   the phase the subscription is drained and every acknowledged event is looked up
+   (``ingest.single.lost``).
+2. **batch**: a closed-loop generator (``wrk`` when installed, else the asyncio client) posts
+   100-event requests as fast as the server answers, against the ingest app and then against the
+   bare endpoint; ``ingest.batch.ratio_to_bare`` = ingest requests/s / bare requests/s.
+
+Environment knobs (for smoke runs): ``EDP_BENCH_INGEST_SINGLE_S`` (default 60),
+``EDP_BENCH_INGEST_BATCH_S`` (default 20), ``EDP_BENCH_INGEST_RPS`` (default 1180).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from edp_tools.bench import Bar, benchmark
+
+PROJECT = "edp-bench"
+WRITE_KEY = "bench-write-key"
+EVENTS_SUB = "bench-events-count"
+BAD_SUB = "bench-bad-count"
+WORKERS = 2
+THREADS = 8
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)  # bench knobs are not platform settings
+    return float(value) if value else default
+
+
+# --- payloads -----------------------------------------------------------------------------------
+_UAS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918N) AppleWebKit/537.36 Chrome/124.0 Mobile Safari",
+)
+_TYPES = ("page_view", "view_item", "add_to_cart", "view_item_list", "begin_checkout")
+
+
+def _event(i: int, event_id: str | None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_type": _TYPES[i % len(_TYPES)],
+        "anonymous_id": f"anon-{i % 5000}",
+        "user_id": f"user-{i % 900}" if i % 3 else None,
+        "session_id": f"sess-{i % 2000}",
+        "client_timestamp": "2026-11-26T10:00:00.000Z",
+        "sent_at": "2026-11-26T10:00:01.000Z",
+        "platform": "web",
+        "page_location": f"https://shop.example/p/{i % 700}",
+        "user_agent": _UAS[i % len(_UAS)],
+        "items": [
+            {
+                "item_id": f"sku-{i % 700}",
+                "item_name": "Linen shirt",
+                "item_category": "apparel",
+                "price": 39000,
+                "quantity": 1,
+            }
+        ],
+        "currency": "KRW",
+        "value": 39000,
+    }
+    if event_id:
+        event["event_id"] = event_id
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _request(path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-Write-Key: {WRITE_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# --- processes ----------------------------------------------------------------------------------
+@dataclass
+class _Stack:
+    emulator: Any
+    port: int
+    bare_port: int
+    env: dict[str, str]
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready in {timeout:.0f} s")
+
+
+def _gunicorn(name: str, port: int, app: str, env: dict[str, str], log: Path) -> Any:
+    from edp_tools.local.processes import ManagedProcess
+
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        "-b", f"127.0.0.1:{port}",
+        "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS),
+        "--keep-alive", "75", "--graceful-timeout", "10", "--log-level", "warning",
+    ]  # fmt: skip
+    if name == "ingest":
+        argv += ["-c", "python:edp.ingest.gunicorn_conf"]
+    return ManagedProcess(f"bench:{name}", [*argv, app], env=env, log_path=log).start()
+
+
+@contextlib.contextmanager
+def _stack(workdir: Path) -> Iterator[_Stack]:
+    from edp.bus.clients import build_publisher, build_subscriber
+    from edp_tools.local.processes import free_port
+    from edp_tools.local.pubsub_emulator import PubSubEmulator
+
+    emulator = PubSubEmulator(PROJECT, log_path=workdir / "emulator.log").start()
+    procs: list[Any] = []
+    try:
+        publisher = build_publisher(emulator_host=emulator.host)
+        subscriber = build_subscriber(emulator_host=emulator.host)
+        for topic, sub in (("events", EVENTS_SUB), ("events-bad", BAD_SUB)):
+            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
+            subscriber.create_subscription(
+                request={
+                    "name": f"projects/{PROJECT}/subscriptions/{sub}",
+                    "topic": f"projects/{PROJECT}/topics/{topic}",
+                    "ack_deadline_seconds": 600,
+                }
+            )
+        env = {
+            **os.environ,
+            "PUBSUB_EMULATOR_HOST": emulator.host,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "EDP_WRITE_KEYS": WRITE_KEY,
+            "EDP_ENVIRONMENT": "local",
+            "EDP_METRICS_EXPORTER": "prometheus",
+        }
+        port, bare_port = free_port(), free_port()
+        procs.append(_gunicorn("ingest", port, "edp.ingest.wsgi:app", env, workdir / "ingest.log"))
+        bare_src = Path(__file__).with_name("_ingest_bare.py")
+        bare_app = f"functions_framework:create_app('bare', '{bare_src}')"
+        procs.append(_gunicorn("bare", bare_port, bare_app, env, workdir / "bare.log"))
+        _wait_http(f"http://127.0.0.1:{port}/readyz")
+        _wait_http(f"http://127.0.0.1:{bare_port}/")
+        yield _Stack(emulator, port, bare_port, env)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        emulator.stop()
+
+
+# --- load generators ----------------------------------------------------------------------------
+async def _roundtrip(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    if match:
+        await reader.readexactly(int(match.group(1)))
+    return status
+
+
+async def _open_loop(
+    port: int, requests: Sequence[bytes], rate: float, connections: int
+) -> tuple[list[float], list[int]]:
+    """Send ``requests`` at ``rate``/s (open loop); latency from the scheduled send time."""
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies = [0.0] * len(requests)
+    statuses = [0] * len(requests)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+
+    async def one(i: int, due: float) -> None:
+        reader, writer = await pool.get()
+        try:
+            statuses[i] = await asyncio.wait_for(_roundtrip(reader, writer, requests[i]), 10)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            statuses[i] = -1
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        finally:
+            pool.put_nowait((reader, writer))
+        latencies[i] = loop.time() - due
+
+    tasks: list[asyncio.Task[None]] = []
+    for i in range(len(requests)):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    return latencies, statuses
+
+
+async def _closed_loop(
+    port: int, request: bytes, seconds: float, connections: int
+) -> tuple[int, int, float]:
+    """As fast as answered over ``connections``: (ok, errors, elapsed)."""
+    ok = errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker() -> None:
+        nonlocal ok, errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.monotonic() < deadline:
+            try:
+                status = await _roundtrip(reader, writer, request)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors += 1
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            if status == 200:
+                ok += 1
+            else:
+                errors += 1
+        writer.close()
+
+    begin = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return ok, errors, time.monotonic() - begin
+
+
+_WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Write-Key"] = "{key}"
+local f = assert(io.open("{body}", "rb"))
+wrk.body = f:read("*all")
+f:close()
+"""
+
+
+def _wrk(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tuple[float, int]:
+    """wrk closed loop: (requests/s, non-2xx + socket errors)."""
+    body_file = workdir / f"body-{port}.json"
+    body_file.write_bytes(body)
+    script = workdir / f"post-{port}.lua"
+    script.write_text(_WRK_LUA.format(key=WRITE_KEY, body=body_file))
+    out = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script),
+         f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    if sock:
+        errors += sum(int(g) for g in sock.groups())
+    return rps, errors
+
+
+def _closed(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tuple[float, int]:
+    if shutil.which("wrk"):
+        return _wrk(port, path, body, seconds, workdir)
+    ok, errors, elapsed = asyncio.run(_closed_loop(port, _request(path, body), seconds, 16))
+    return ok / elapsed, errors
+
+
+def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set[str], int]:
+    """Pull everything on the counting subscription: (event ids, message count).
+
+    Stops when every id in ``expect`` was seen, or after 10 s without a message (an empty pull
+    on a busy emulator does not prove the subscription is empty).
+    """
+    from edp.bus.messages import ack, pull_many
+
+    ids: set[str] = set()
+    messages = 0
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < 10.0:
+        if expect is not None and expect <= ids:
+            break
+        got = pull_many(EVENTS_SUB, max_messages=2000, streams=4, settings=settings)
+        if not got:
+            time.sleep(0.2)
+            continue
+        idle_since = time.monotonic()
+        messages += len(got)
+        for message in got:
+            for line in message.data.splitlines():
+                ids.add(orjson.loads(line)["event_id"])
+        ack(EVENTS_SUB, got, settings=settings)
+    return ids, messages
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+@benchmark(
+    "ingest",
+    bars=[
+        Bar("ingest.single.p99_ms", "<", 25, unit="ms", source="issue 3"),
+        Bar("ingest.single.errors", "<=", 0, source="issue 3"),
+        Bar("ingest.single.lost", "<=", 0, source="issue 3"),
+        Bar("ingest.batch.events_per_s", ">=", 20_000, unit="events/s", source="issue 3"),
+    ],
+    units={
+        "ingest.single.p50_ms": "ms",
+        "ingest.single.rps": "req/s",
+        "ingest.batch.bare_rps": "req/s",
+        "ingest.batch.rps": "req/s",
+    },
+)
+def bench_ingest() -> dict[str, float]:
+    """Ingest over loopback (gunicorn, 2 gthread workers) publishing to the Pub/Sub emulator."""
+    from edp.settings import Settings
+
+    single_s = _env_float("EDP_BENCH_INGEST_SINGLE_S", 60.0)
+    batch_s = _env_float("EDP_BENCH_INGEST_BATCH_S", 20.0)
+    rate = _env_float("EDP_BENCH_INGEST_RPS", 1180.0)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="edp-bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        with _stack(workdir) as stack:
+            settings = Settings(
+                _env_file=None, project=PROJECT, pubsub_emulator_host=stack.emulator.host
+            )
+            # Warm-up, not measured: clients, caches and the emulator's JIT (a cold JVM spends
+            # twice the CPU per RPC). Its events stay on the subscription; the loss count below
+            # looks up the measured phase's own event ids only.
+            warm_n = int(rate * _env_float("EDP_BENCH_INGEST_WARMUP_S", 10.0))
+            warm = [_request("/v1/events", orjson.dumps(_event(i, None))) for i in range(warm_n)]
+            asyncio.run(_open_loop(stack.port, warm, rate, 32))
+
+            # 1. single events, steady rate, open loop.
+            n = int(rate * single_s)
+            ids = [str(uuid.uuid4()) for _ in range(n)]
+            requests = [_request("/v1/events", orjson.dumps(_event(i, ids[i]))) for i in range(n)]
+            t0 = time.monotonic()
+            latencies, statuses = asyncio.run(_open_loop(stack.port, requests, rate, 32))
+            elapsed = time.monotonic() - t0
+            acknowledged = {ids[i] for i, s in enumerate(statuses) if s == 200}
+            seen, _ = _drain_event_ids(settings, expect=acknowledged)
+            latencies.sort()
+            figures["ingest.single.p99_ms"] = round(latencies[int(0.99 * (n - 1))] * 1000, 2)
+            figures["ingest.single.p50_ms"] = round(statistics.median(latencies) * 1000, 2)
+            figures["ingest.single.errors"] = float(sum(1 for s in statuses if s != 200))
+            figures["ingest.single.lost"] = float(len(acknowledged - seen))
+            figures["ingest.single.rps"] = round(n / elapsed, 1)
+
+            # 2. batches of 100, closed loop; then the bare endpoint with the same load.
+            batch = orjson.dumps({"events": [_event(i, None) for i in range(100)]})
+            _closed(stack.port, "/v1/events", batch, 3, workdir)  # warm-up
+            rps, errors = _closed(stack.port, "/v1/events", batch, batch_s, workdir)
+            bare_rps, _ = _closed(stack.bare_port, "/", batch, batch_s, workdir)
+            figures["ingest.batch.rps"] = round(rps, 1)
+            figures["ingest.batch.errors"] = float(errors)
+            figures["ingest.batch.events_per_s"] = round(rps * 100, 0)
+            figures["ingest.batch.bare_rps"] = round(bare_rps, 1)
+            figures["ingest.batch.ratio_to_bare"] = round(rps / bare_rps, 4) if bare_rps else 0.0
+    return figures
+
+
+if __name__ == "__main__":
+    print(orjson.dumps(bench_ingest(), option=orjson.OPT_INDENT_2).decode())

@@ -1,0 +1,1 @@
+"""Laptop tooling: see :mod:`edp_tools`."""

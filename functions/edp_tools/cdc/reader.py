@@ -1,0 +1,682 @@
+"""The local CDC reader: the development and test stand-in for Debezium Server.
+
+It streams the shop database's changes from a logical replication slot (``pgoutput``) and
+publishes **exactly Debezium's Pub/Sub messages** (envelope, type encodings, topic
+``<prefix>.<schema>.<table>``, ordering key = the key JSON), so ``cdc_flush`` consumes one
+format whether Debezium Server on GKE or this reader produced it.
+
+Lifecycle, as Debezium's ``snapshot.mode=initial``:
+
+1. **Snapshot** (first start, or a previous snapshot that never completed): create the slot with
+   ``CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT``; read every published table inside that exact
+   snapshot (``SET TRANSACTION SNAPSHOT`` in a normal connection) and publish each row as
+   ``op=r`` with Debezium's snapshot markers (``first``, ``first_in_data_collection``, ``true``,
+   ``last_in_data_collection``, ``last``); once Pub/Sub confirmed them all, record the snapshot as
+   complete in the offsets file. Rows changed after the snapshot point stream in step 2, so
+   nothing is lost or seen twice in a way staging cannot resolve (staging orders by LSN).
+2. **Streaming**: ``START_REPLICATION`` from the slot's confirmed position; Begin/Commit frame a
+   transaction; every Insert/Update/Delete/Truncate becomes one event (``c``/``u``/``d``/``t``).
+3. **Acknowledgement**: the slot is acknowledged (``send_feedback(flush_lsn=commit end)``) only
+   when Pub/Sub confirmed every message of the transaction (:mod:`edp.cdc.sink`). A crash
+   (``kill -9``) therefore loses nothing: the restarted reader resumes from the slot and
+   re-publishes at most the unacknowledged transactions; the flusher's writes are idempotent.
+4. **Heartbeats** every ``heartbeat_interval_s``: a Debezium heartbeat message, Debezium's
+   ``heartbeat.action.query`` on the source, and, when nothing is in flight, an acknowledgement
+   of the server's current WAL end — an idle slot never pins WAL.
+
+The replication session pins ``TimeZone=UTC`` and ``DateStyle=ISO`` (pgoutput sends values in
+text form as the session renders them). Tables are ``REPLICA IDENTITY FULL``; the key comes from
+the catalog's primary key.
+
+Run it: ``edp cdc reader`` (part of ``edp dev``) or ``python -m edp_tools.cdc.reader``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from psycopg2 import sql
+
+from edp.cdc.debezium import (
+    CONNECTOR,
+    DEBEZIUM_VERSION,
+    ColumnType,
+    column_type,
+    envelope_schema,
+    field_schema,
+)
+from edp.cdc.sink import PubSubSink
+from edp.cdc.topology import (
+    HEARTBEAT_ACTION_QUERY,
+    HEARTBEAT_TOPIC_PREFIX,
+    TRANSACTION_TOPIC_SUFFIX,
+)
+from edp.errors import ConfigError
+from edp.observability.metrics import get_meter
+from edp.settings import Settings, get_settings
+from edp_tools.cdc import pgoutput
+from edp_tools.cdc.pgoutput import UNCHANGED_TOAST, format_lsn
+from edp_tools.cdc.shop import connect, publication_name, table_shape_by_relid
+
+log = logging.getLogger(__name__)
+
+#: Debezium Server's ``debezium.sink.pubsub.null.key``: ordering key of key-less events.
+NULL_KEY = "default"
+#: SQLSTATE object_in_use: the slot is still attached to another (dying) walsender.
+SLOT_IN_USE = "55006"
+#: Logical decoding output plugin (Debezium ``plugin.name``).
+PLUGIN = "pgoutput"
+SNAPSHOT_FETCH = 5000
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """What the reader needs; :meth:`from_settings` fills it from the environment."""
+
+    dsn: str
+    project: str
+    slot: str = "edp_cdc"
+    publication: str = "edp_cdc"
+    topic_prefix: str = "cdc"
+    offsets_path: Path = Path(".edp/cdc/offsets.json")
+    heartbeat_interval_s: float = 10.0
+    heartbeat_action_query: str | None = HEARTBEAT_ACTION_QUERY
+    provide_transaction_metadata: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> ReaderConfig:
+        s = settings or get_settings()
+        if s.cdc_source_dsn is None and "dsn" not in overrides:
+            raise ConfigError("EDP_CDC_SOURCE_DSN is not set: where is the shop database?")
+        values: dict[str, Any] = {
+            "dsn": s.cdc_source_dsn.get_secret_value() if s.cdc_source_dsn else "",
+            "project": s.project,
+            "slot": s.cdc_slot_name,
+            "publication": publication_name(),
+            "topic_prefix": s.cdc_topic_prefix,
+            "offsets_path": s.state_dir / "cdc" / f"offsets-{s.cdc_slot_name}.json",
+            "heartbeat_interval_s": s.cdc_heartbeat_interval_sec,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+class TableEncoder:
+    """Turns pgoutput tuples of one table into Debezium messages (schema serialised once)."""
+
+    def __init__(
+        self,
+        prefix: str,
+        db: str,
+        *,
+        schema: str,
+        table: str,
+        columns: list[tuple[str, int, int, bool]],
+        key: tuple[str, ...],
+    ) -> None:
+        self.schema = schema
+        self.table = table
+        self.topic = f"{prefix}.{schema}.{table}"
+        self.names = [c[0] for c in columns]
+        self.types: list[ColumnType] = [column_type(c[1], c[2]) for c in columns]
+        self.oids = [c[1] for c in columns]
+        missing = [k for k in key if k not in self.names]
+        if missing:
+            raise ConfigError(f"{schema}.{table}: key columns {missing} not in the relation")
+        self.key_names = key
+        self.key_idx = [self.names.index(k) for k in key]
+        fields = [
+            field_schema(name, ctype, optional=not not_null)
+            for name, ctype, (_, _, _, not_null) in zip(
+                self.names, self.types, columns, strict=True
+            )
+        ]
+        schema_json = orjson.dumps(envelope_schema(self.topic, fields))
+        self._prefix = b'{"schema":' + schema_json + b',"payload":'
+        self._source_head = {
+            "version": DEBEZIUM_VERSION,
+            "connector": CONNECTOR,
+            "name": prefix,
+        }
+        self._db = db
+
+    def row(
+        self, values: pgoutput.TupleValues, fill: pgoutput.TupleValues | None = None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, (name, ctype, raw) in enumerate(zip(self.names, self.types, values, strict=True)):
+            value = raw
+            if value is UNCHANGED_TOAST:
+                value = fill[i] if fill is not None else None
+            out[name] = None if value is None else ctype.encode(value)  # type: ignore[arg-type]
+        return out
+
+    def key_json(self, row: dict[str, Any]) -> str:
+        return orjson.dumps({k: row[k] for k in self.key_names}).decode("utf-8")
+
+    def message(
+        self,
+        op: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        *,
+        ts_ms: int,
+        ts_us: int,
+        snapshot: str,
+        sequence: str,
+        tx_id: int | None,
+        lsn: int,
+        transaction: dict[str, Any] | None,
+    ) -> bytes:
+        now_ns = time.time_ns()
+        payload = {
+            "before": before,
+            "after": after,
+            "source": {
+                **self._source_head,
+                "ts_ms": ts_ms,
+                "snapshot": snapshot,
+                "db": self._db,
+                "sequence": sequence,
+                "ts_us": ts_us,
+                "ts_ns": ts_us * 1000,
+                "schema": self.schema,
+                "table": self.table,
+                "txId": tx_id,
+                "lsn": lsn,
+                "xmin": None,
+            },
+            "transaction": transaction,
+            "op": op,
+            "ts_ms": now_ns // 1_000_000,
+            "ts_us": now_ns // 1000,
+            "ts_ns": now_ns,
+        }
+        return self._prefix + orjson.dumps(payload) + b"}"
+
+
+def _raw_text(value: str | bytes | None, _cursor: Any) -> str | None:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+@dataclass
+class _Tx:
+    xid: int
+    final_lsn: int
+    commit_ts_us: int
+    total: int = 0
+    per_table: dict[str, int] = field(default_factory=dict)
+    end_lsn: int = 0
+    last_seq: int = 0
+
+
+class CdcReader:
+    """Snapshot + streaming reader; see the module docstring."""
+
+    def __init__(self, config: ReaderConfig, settings: Settings | None = None) -> None:
+        self.config = config
+        self.settings = settings or get_settings()
+        self._stop = False
+        self._sink: PubSubSink | None = None
+        self._encoders: dict[int, TableEncoder] = {}
+        self._relations: dict[int, pgoutput.Relation] = {}
+        self._tx: _Tx | None = None
+        self._pending: deque[tuple[int, int]] = deque()  # (last_seq, end_lsn) awaiting confirm
+        self._last_commit_lsn: int | None = None
+        self._acked_lsn = 0
+        self._db = ""
+        self._admin: Any = None
+        meter = get_meter(__name__)
+        self._events = meter.create_counter(
+            "cdc_events_published_total", description="Debezium change events published."
+        )
+        self._lag = meter.create_histogram(
+            "cdc_reader_lag_seconds", unit="s", description="Source commit -> published."
+        )
+        self.events_published = 0
+        #: Set once the snapshot is done and the replication stream is open.
+        self.streaming = threading.Event()
+
+    # --- offsets (Debezium's offset store: only "was the snapshot completed?") ------------------
+    def _load_offsets(self) -> dict[str, Any]:
+        path = self.config.offsets_path
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) and data.get("slot") == self.config.slot else {}
+
+    def _save_offsets(self, data: dict[str, Any]) -> None:
+        path = self.config.offsets_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"slot": self.config.slot, **data}), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def stop(self, *_: Any) -> None:
+        """Ask the loop to finish the current message, flush, acknowledge and return."""
+        self._stop = True
+
+    # --- main -----------------------------------------------------------------------------------
+    def run(self, *, max_seconds: float | None = None) -> None:
+        """Snapshot if needed, then stream until :meth:`stop` (or ``max_seconds``)."""
+        cfg = self.config
+        self._sink = PubSubSink(project=cfg.project, settings=self.settings)
+        admin = connect(cfg.dsn)
+        admin.autocommit = True
+        self._admin = admin
+        repl = connect(cfg.dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection)
+        try:
+            with admin.cursor() as cur:
+                cur.execute("SELECT current_database()")
+                self._db = str(cur.fetchone()[0])  # type: ignore[index]
+                cur.execute(
+                    "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                    (cfg.slot,),
+                )
+                slot_exists = cur.fetchone() is not None
+            offsets = self._load_offsets()
+            rcur = repl.cursor()
+            if slot_exists and not offsets.get("snapshot_completed"):
+                log.warning("slot %s exists but its snapshot never completed: redoing it", cfg.slot)
+                with admin.cursor() as cur:
+                    cur.execute("SELECT pg_drop_replication_slot(%s)", (cfg.slot,))
+                slot_exists = False
+            if not slot_exists:
+                self._save_offsets({"snapshot_completed": False})
+                rcur.execute(
+                    sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL {} EXPORT_SNAPSHOT").format(
+                        sql.Identifier(cfg.slot), sql.Identifier(PLUGIN)
+                    )
+                )
+                _, consistent_point, snapshot_name, _ = rcur.fetchone()  # type: ignore[misc]
+                lsn = pgoutput.parse_lsn(consistent_point)
+                self._snapshot(snapshot_name, lsn)
+                self._save_offsets({"snapshot_completed": True, "snapshot_lsn": lsn})
+            self._stream(rcur, admin, max_seconds)
+        finally:
+            with contextlib.suppress(Exception):
+                self._sink.close()
+            for conn in (repl, admin):
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    # --- snapshot -------------------------------------------------------------------------------
+    def _published_tables(self, cur: Any) -> list[tuple[int, str, str]]:
+        cur.execute(
+            "SELECT c.oid, p.schemaname, p.tablename FROM pg_publication_tables p "
+            "JOIN pg_namespace n ON n.nspname = p.schemaname "
+            "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename "
+            "WHERE p.pubname = %s ORDER BY p.schemaname, p.tablename",
+            (self.config.publication,),
+        )
+        return [(int(r[0]), r[1], r[2]) for r in cur.fetchall()]
+
+    def _encoder_for_relid(self, cur: Any, relid: int, schema: str, name: str) -> TableEncoder:
+        shape = table_shape_by_relid(cur, relid, schema, name)
+        return TableEncoder(
+            self.config.topic_prefix,
+            self._db,
+            schema=schema,
+            table=name,
+            columns=[(c.name, c.type_oid, c.typmod, c.not_null) for c in shape.columns],
+            key=shape.primary_key,
+        )
+
+    def _snapshot(self, snapshot_name: str, lsn: int) -> None:
+        assert self._sink is not None
+        conn = connect(self.config.dsn)
+        try:
+            conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            with conn.cursor() as cur:
+                cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
+                cur.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+                snap_xid = int(cur.fetchone()[0])  # type: ignore[index]
+                tables = self._published_tables(cur)
+                encoders = [self._encoder_for_relid(cur, *t) for t in tables]
+            ts_us = time.time_ns() // 1000
+            rows = self._snapshot_rows(conn, encoders)
+            sequence = orjson.dumps([None, str(lsn)]).decode()
+            count = 0
+            last_seq = 0
+            current = next(rows, None)
+            first = True
+            while current is not None:
+                enc, values, first_in_table = current
+                nxt = next(rows, None)
+                last_in_table = nxt is None or nxt[0] is not enc
+                if nxt is None:
+                    marker = "last"
+                elif first:
+                    marker = "first"
+                elif first_in_table:
+                    marker = "first_in_data_collection"
+                elif last_in_table:
+                    marker = "last_in_data_collection"
+                else:
+                    marker = "true"
+                first = False
+                after = enc.row(values)
+                data = enc.message(
+                    "r",
+                    None,
+                    after,
+                    ts_ms=ts_us // 1000,
+                    ts_us=ts_us,
+                    snapshot=marker,
+                    sequence=sequence,
+                    tx_id=snap_xid,
+                    lsn=lsn,
+                    transaction=None,
+                )
+                last_seq = self._sink.publish(enc.topic, data, enc.key_json(after))
+                count += 1
+                current = nxt
+            self._sink.flush()
+            self._sink.wait_confirmed(last_seq)
+            conn.commit()
+            self.events_published += count
+            self._events.add(count, {"op": "r"})
+            log.info("snapshot of %d tables: %d rows at %s", len(encoders), count, format_lsn(lsn))
+        finally:
+            conn.close()
+
+    def _snapshot_rows(
+        self, conn: Any, encoders: list[TableEncoder]
+    ) -> Iterator[tuple[TableEncoder, tuple[str | None, ...], bool]]:
+        for enc in encoders:
+            if enc.table == "debezium_heartbeat":
+                continue  # Debezium snapshots it too, but it carries no business data
+            # The server's text output of each type, exactly as pgoutput sends it (a ::text cast
+            # differs: booleans become 'true', char(n) loses its padding).
+            raw = psycopg2.extensions.new_type(tuple(set(enc.oids)), "CDC_RAW_TEXT", _raw_text)
+            psycopg2.extensions.register_type(raw, conn)
+            query = sql.SQL("SELECT {} FROM {}.{}").format(
+                sql.SQL(", ").join(sql.Identifier(n) for n in enc.names),
+                sql.Identifier(enc.schema),
+                sql.Identifier(enc.table),
+            )
+            with conn.cursor(name=f"snap_{enc.table}") as cur:
+                cur.itersize = SNAPSHOT_FETCH
+                cur.execute(query)
+                first = True
+                for row in cur:
+                    yield enc, tuple(row), first
+                    first = False
+
+    # --- streaming ------------------------------------------------------------------------------
+    def _stream(self, rcur: Any, admin: Any, max_seconds: float | None) -> None:
+        cfg = self.config
+        rcur.start_replication(
+            slot_name=cfg.slot,
+            decode=False,
+            options={"proto_version": "1", "publication_names": cfg.publication},
+            status_interval=5,
+        )
+        self.streaming.set()
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        next_heartbeat = time.monotonic() + cfg.heartbeat_interval_s
+        conn = rcur.connection
+        checked = 0
+        while not self._stop:
+            msg = rcur.read_message()
+            if msg is not None:
+                self._handle(msg.payload, msg.data_start, rcur)
+                checked += 1
+                if checked % 1000 == 0:
+                    self._ack_ready(rcur)
+                    if time.monotonic() >= next_heartbeat:
+                        next_heartbeat = self._heartbeat(rcur, admin, idle=False)
+                continue
+            # The stream buffer is drained: everything the server sent is handled.
+            assert self._sink is not None
+            self._sink.flush()
+            self._ack_ready(rcur, force=True)
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                next_heartbeat = self._heartbeat(rcur, admin, idle=True)
+            if deadline is not None and now >= deadline:
+                break
+            timeout = max(0.0, min(0.2, next_heartbeat - now))
+            with contextlib.suppress(InterruptedError):
+                select.select([conn], [], [], timeout)
+        # Graceful stop: publish what is buffered, acknowledge what is confirmed.
+        assert self._sink is not None
+        self._sink.flush()
+        if self._pending:
+            self._sink.wait_confirmed(self._pending[-1][0], timeout_s=30)
+        self._ack_ready(rcur, force=True)
+
+    def _ack_ready(self, rcur: Any, *, force: bool = False) -> None:
+        assert self._sink is not None
+        self._sink.check()
+        confirmed = self._sink.confirmed
+        end = 0
+        while self._pending and self._pending[0][0] <= confirmed:
+            end = self._pending.popleft()[1]
+        if end:
+            # Without force, psycopg2 sends it with the next status update (status_interval).
+            rcur.send_feedback(flush_lsn=end, force=force)
+            self._acked_lsn = end
+
+    def _heartbeat(self, rcur: Any, admin: Any, *, idle: bool) -> float:
+        cfg = self.config
+        assert self._sink is not None
+        now_ms = time.time_ns() // 1_000_000
+        value = {
+            "schema": {
+                "type": "struct",
+                "fields": [{"type": "int64", "optional": False, "field": "ts_ms"}],
+                "optional": False,
+                "name": "io.debezium.connector.common.Heartbeat",
+            },
+            "payload": {"ts_ms": now_ms},
+        }
+        key = orjson.dumps({"serverName": cfg.topic_prefix}).decode()
+        self._sink.publish(f"{HEARTBEAT_TOPIC_PREFIX}.{cfg.topic_prefix}", orjson.dumps(value), key)
+        if cfg.heartbeat_action_query:
+            with admin.cursor() as cur:
+                cur.execute(cfg.heartbeat_action_query)
+        if idle and self._tx is None and not self._pending:
+            # Nothing in flight and the buffer is drained: every change before the server's WAL
+            # end has been handled, so confirming it lets the server recycle WAL.
+            wal_end = int(getattr(rcur, "wal_end", 0) or 0)
+            if wal_end > self._acked_lsn:
+                rcur.send_feedback(flush_lsn=wal_end, force=True)
+                self._acked_lsn = wal_end
+        return time.monotonic() + cfg.heartbeat_interval_s
+
+    def _encoder(self, relid: int, rcur: Any) -> TableEncoder:
+        enc = self._encoders.get(relid)
+        if enc is not None:
+            return enc
+        rel = self._relations.get(relid)
+        if rel is None:
+            raise pgoutput.PgOutputError(f"change for unknown relation {relid}")
+        # The key and NOT NULL flags come from the catalog (REPLICA IDENTITY FULL marks every
+        # column as a key in the Relation message).
+        assert self._admin is not None
+        with self._admin.cursor() as cur:
+            shape = table_shape_by_relid(cur, rel.relid, rel.namespace, rel.name)
+        not_null = {c.name for c in shape.columns if c.not_null}
+        enc = TableEncoder(
+            self.config.topic_prefix,
+            self._db,
+            schema=rel.namespace,
+            table=rel.name,
+            columns=[(c.name, c.type_oid, c.typmod, c.name in not_null) for c in rel.columns],
+            key=shape.primary_key,
+        )
+        self._encoders[relid] = enc
+        return enc
+
+    def _handle(self, payload: bytes, data_start: int, rcur: Any) -> None:
+        msg = pgoutput.decode_message(payload)
+        if isinstance(msg, pgoutput.Begin):
+            self._tx = _Tx(msg.xid, msg.final_lsn, msg.commit_ts_us)
+            return
+        if isinstance(msg, pgoutput.Commit):
+            self._commit(msg)
+            return
+        if isinstance(msg, pgoutput.Relation):
+            self._relations[msg.relid] = msg
+            self._encoders.pop(msg.relid, None)
+            return
+        if isinstance(msg, (pgoutput.TypeMessage, pgoutput.Origin, pgoutput.LogicalMessage)):
+            return
+        tx = self._tx
+        if tx is None:
+            raise pgoutput.PgOutputError("change outside a transaction")
+        if isinstance(msg, pgoutput.Truncate):
+            for relid in msg.relids:
+                enc = self._encoder(relid, rcur)
+                self._emit(tx, enc, "t", None, None, lsn=data_start, key=None)
+            return
+        if isinstance(msg, pgoutput.Insert):
+            enc = self._encoder(msg.relid, rcur)
+            after = enc.row(msg.new)
+            self._emit(tx, enc, "c", None, after, lsn=data_start, key=enc.key_json(after))
+        elif isinstance(msg, pgoutput.Update):
+            enc = self._encoder(msg.relid, rcur)
+            before = enc.row(msg.old) if msg.old is not None else None
+            after = enc.row(msg.new, fill=msg.old)
+            self._emit(tx, enc, "u", before, after, lsn=data_start, key=enc.key_json(after))
+        elif isinstance(msg, pgoutput.Delete):
+            enc = self._encoder(msg.relid, rcur)
+            before = enc.row(msg.old)
+            self._emit(tx, enc, "d", before, None, lsn=data_start, key=enc.key_json(before))
+
+    def _tx_id(self, tx: _Tx) -> str:
+        return f"{tx.xid}:{tx.final_lsn}"
+
+    def _emit(
+        self,
+        tx: _Tx,
+        enc: TableEncoder,
+        op: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        *,
+        lsn: int,
+        key: str | None,
+    ) -> None:
+        assert self._sink is not None
+        if tx.total == 0 and self.config.provide_transaction_metadata:
+            self._publish_tx_marker(tx, "BEGIN")
+        tx.total += 1
+        qualified = f"{enc.schema}.{enc.table}"
+        tx.per_table[qualified] = tx.per_table.get(qualified, 0) + 1
+        transaction = (
+            {
+                "id": self._tx_id(tx),
+                "total_order": tx.total,
+                "data_collection_order": tx.per_table[qualified],
+            }
+            if self.config.provide_transaction_metadata
+            else None
+        )
+        last = "null" if self._last_commit_lsn is None else f'"{self._last_commit_lsn}"'
+        data = enc.message(
+            op,
+            before,
+            after,
+            ts_ms=tx.commit_ts_us // 1000,
+            ts_us=tx.commit_ts_us,
+            snapshot="false",
+            sequence=f'[{last},"{lsn}"]',
+            tx_id=tx.xid,
+            lsn=lsn,
+            transaction=transaction,
+        )
+        tx.last_seq = self._sink.publish(enc.topic, data, key if key is not None else NULL_KEY)
+        self._events.add(1, {"op": op})
+        self.events_published += 1
+
+    def _publish_tx_marker(self, tx: _Tx, status: str) -> None:
+        assert self._sink is not None
+        value: dict[str, Any] = {
+            "status": status,
+            "id": self._tx_id(tx),
+            "event_count": None,
+            "data_collections": None,
+            "ts_ms": tx.commit_ts_us // 1000,
+        }
+        if status == "END":
+            value["event_count"] = tx.total
+            value["data_collections"] = [
+                {"data_collection": name, "event_count": n} for name, n in tx.per_table.items()
+            ]
+        key = orjson.dumps({"id": self._tx_id(tx)}).decode()
+        tx.last_seq = self._sink.publish(
+            f"{self.config.topic_prefix}.{TRANSACTION_TOPIC_SUFFIX}", orjson.dumps(value), key
+        )
+
+    def _commit(self, msg: pgoutput.Commit) -> None:
+        assert self._sink is not None
+        tx = self._tx
+        self._tx = None
+        if tx is None:
+            raise pgoutput.PgOutputError("Commit without Begin")
+        if tx.total and self.config.provide_transaction_metadata:
+            self._publish_tx_marker(tx, "END")
+        self._last_commit_lsn = msg.commit_lsn
+        if tx.total:
+            self._sink.flush()
+            lag_s = max(0.0, time.time() - tx.commit_ts_us / 1e6)
+            self._lag.record(lag_s)
+        # Ack even empty transactions (their LSNs move the slot forward) once all before is sent.
+        self._pending.append((max(tx.last_seq, self._sink.last_seq), msg.end_lsn))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edp_tools.cdc.reader [--max-seconds N]``: run the reader from the settings."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--max-seconds", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = ReaderConfig.from_settings()
+    stopping = threading.Event()
+    deadline = time.monotonic() + 60
+    while True:
+        reader = CdcReader(config)
+
+        def on_signal(*_: Any, current: CdcReader = reader) -> None:
+            stopping.set()
+            current.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            reader.run(max_seconds=args.max_seconds)
+            return 0
+        except psycopg2.Error as exc:
+            # After a crash the server may still hold the slot for the dead connection's
+            # walsender for a moment ("replication slot ... is active"): retry for a minute.
+            if exc.pgcode != SLOT_IN_USE or stopping.is_set() or time.monotonic() > deadline:
+                raise
+            log.warning("slot still in use by a previous connection, retrying: %s", exc)
+            time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""edp_tools.local."""
