@@ -22,11 +22,18 @@ locals {
       { dataset = dirname(f), name = trimsuffix(basename(f), ".yaml") }
     )
   }
+
+  # Captured source tables (schema.table): every raw change log declares its source with
+  # `cdc_source`, so adding a table to CDC is one YAML file (topics, subscriptions, grants and the
+  # flush's EDP_CDC_TABLES follow).
+  cdc_tables = sort([for ref, t in local.tables : t.cdc_source if try(t.cdc_source, null) != null])
 }
 
 resource "google_project_service" "apis" {
   for_each = toset([
     "artifactregistry.googleapis.com",
+    # the cluster's binary_authorization setting (08-gke.tf) needs the API enabled
+    "binaryauthorization.googleapis.com",
     "bigquery.googleapis.com",
     "bigquerystorage.googleapis.com",
     "cloudbuild.googleapis.com",

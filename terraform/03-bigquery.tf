@@ -11,8 +11,9 @@ locals {
       "roles/bigquery.dataEditor" = [local.sa["cdc-flush"], local.sa.beam]
       "roles/bigquery.dataViewer" = [local.sa.etl]
     }
+    # cdc_flush refreshes the current-state tables (staging.orders, ...) after each flush.
     staging = {
-      "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataEditor" = [local.sa.etl, local.sa["cdc-flush"]]
     }
     mart = {
       "roles/bigquery.dataEditor" = [local.sa.etl]

@@ -3,7 +3,7 @@
 # dead-letter topic behind every subscription that can meet a poison message.
 
 locals {
-  cdc_topics = { for t in var.cdc_tables : t => "${var.pubsub.cdc_topic_prefix}.${t}" }
+  cdc_topics = { for t in local.cdc_tables : t => "${var.pubsub.cdc_topic_prefix}.${t}" }
 
   topics = merge(
     {

@@ -1,11 +1,12 @@
 # Stage 5: secrets. Terraform creates the containers and who may read them; the values are added
-# out of band (README "Deploy", step 4) so no secret ever sits in tfvars, state or the repo.
+# out of band (README "Deploy", step 4) so no secret value ever sits in tfvars, state or the repo
+# (the one exception the Google provider forces, the Slack bot token of Cloud Monitoring's
+# notification channels, is a sensitive variable: 09-monitoring.tf).
 
 locals {
   secrets = {
     ingest-write-keys    = { description = "Comma-separated ingest write keys (EDP_WRITE_KEYS).", readers = [local.sa.ingest, local.sa.collector] }
-    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [local.sa.etl] }
-    slack-auth-token     = { description = "Slack bot token for the Cloud Monitoring Slack channels.", readers = [] }
+    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [] }
     debezium-db-password = { description = "Password of the Debezium replication user on Cloud SQL.", readers = [local.sa.debezium] }
   }
 }

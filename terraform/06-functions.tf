@@ -39,10 +39,13 @@ locals {
       entry_point = "cdc_flush"
       description = "Drains the Debezium CDC subscriptions into raw.cdc_* (flush at N rows or T seconds)."
       sa          = "cdc-flush"
-      env         = {}
-      secrets     = {}
-      ingress     = "ALLOW_INTERNAL_ONLY"
-      iam         = { "roles/run.invoker" = [local.sa.scheduler] }
+      env = {
+        EDP_CDC_TABLES              = join(",", local.cdc_tables)
+        EDP_CDC_SUBSCRIPTION_PREFIX = var.pubsub.cdc_subscription_prefix
+      }
+      secrets = {}
+      ingress = "ALLOW_INTERNAL_ONLY"
+      iam     = { "roles/run.invoker" = [local.sa.scheduler] }
     }
     etl = {
       entry_point = "etl"
@@ -114,11 +117,25 @@ resource "google_storage_bucket" "access_logs" {
   }
 }
 
+# The deployed archive: functions/main.py, functions/requirements.txt and the production package
+# functions/edp/ — nothing else. The laptop tooling (functions/edp_tools/) and build leftovers
+# are excluded; tests/deploy builds the archive with these exact rules, installs only its
+# requirements.txt into a clean venv and serves every entry point from it.
 data "archive_file" "functions" {
   type        = "zip"
   source_dir  = "${path.module}/../functions"
   output_path = "${path.module}/.build/functions.zip"
-  excludes    = ["**/__pycache__/**", "**/*.pyc", "**/*.egg-info/**"]
+  # Glob patterns (archive provider >= 2.5.0), matched against each path relative to source_dir;
+  # a matching directory is skipped whole.
+  excludes = [
+    "edp_tools",
+    "edp_tools/**",
+    "*.egg-info",
+    "*.egg-info/**",
+    "**/__pycache__",
+    "**/__pycache__/**",
+    "**/*.pyc",
+  ]
 }
 
 resource "google_storage_bucket_object" "functions" {

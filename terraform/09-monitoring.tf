@@ -1,19 +1,18 @@
 # Stage 9: alerts and the platform dashboard. Critical alerts page and go to the critical Slack
-# channel; warnings go to the alerts channel (MISSION: observability).
+# channel; warnings go to the alerts channel.
 
-data "google_secret_manager_secret_version" "slack_token" {
-  project = var.project_id
-  secret  = google_secret_manager_secret.secret["slack-auth-token"].secret_id
-}
-
+# Cloud Monitoring's Slack channel type takes the bot token as a sensitive label, which the
+# provider keeps in state: that is the one secret in state, marked sensitive, and only when a
+# token is given (README "Terraform state"). Without one, no Slack channel is created and the
+# first apply needs no manual step.
 resource "google_monitoring_notification_channel" "slack" {
-  for_each     = { critical = var.slack_channels.critical, warning = var.slack_channels.warning }
+  for_each     = var.slack_auth_token == null ? {} : { critical = var.slack_channels.critical, warning = var.slack_channels.warning }
   project      = var.project_id
   display_name = "EDP ${each.key} (${each.value})"
   type         = "slack"
   labels       = { channel_name = each.value }
   sensitive_labels {
-    auth_token = data.google_secret_manager_secret_version.slack_token.secret_data
+    auth_token = var.slack_auth_token
   }
 }
 
@@ -27,10 +26,10 @@ resource "google_monitoring_notification_channel" "pager" {
 
 locals {
   critical_channels = concat(
-    [google_monitoring_notification_channel.slack["critical"].id],
+    [for k, c in google_monitoring_notification_channel.slack : c.id if k == "critical"],
     google_monitoring_notification_channel.pager[*].id,
   )
-  warning_channels = [google_monitoring_notification_channel.slack["warning"].id]
+  warning_channels = [for k, c in google_monitoring_notification_channel.slack : c.id if k == "warning"]
 
   # PromQL over Cloud Monitoring (Managed Service for Prometheus syntax). Our own metrics are the
   # OpenTelemetry instruments exported by edp.observability (workload.googleapis.com/*).

@@ -67,16 +67,6 @@ variable "kms_key_name" {
   default     = null
 }
 
-variable "cdc_tables" {
-  description = "Source tables captured by Debezium (schema.table); one Pub/Sub topic each (<cdc_topic_prefix>.<schema>.<table>)."
-  type        = list(string)
-  default     = ["shop.orders", "shop.order_items", "shop.inventory", "shop.shipments"]
-  validation {
-    condition     = alltrue([for t in var.cdc_tables : can(regex("^[a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$", t))])
-    error_message = "cdc_tables entries must be schema.table in lowercase."
-  }
-}
-
 variable "functions" {
   description = "Sizing of each Cloud Run function (2nd gen), from docs/benchmarks.md: one ingest instance takes ~1,180 RPS at p99 < 25 ms, so min 1 keeps the front door warm and max 10 matches the GKE collector's HPA ceiling."
   type = map(object({
@@ -207,8 +197,15 @@ variable "alerting" {
   }
 }
 
+variable "slack_auth_token" {
+  description = "Slack bot token for Cloud Monitoring's Slack notification channels (null: no Slack channel). The provider stores it in state (sensitive): pass it with TF_VAR_slack_auth_token, never in a tfvars file."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
 variable "slack_channels" {
-  description = "Slack channel names of the two alert routes; the webhook/token lives in Secret Manager (slack-auth-token), never here."
+  description = "Slack channel names of the two alert routes (the bot token: slack_auth_token)."
   type = object({
     critical = optional(string, "#data-platform-critical")
     warning  = optional(string, "#data-platform-alerts")

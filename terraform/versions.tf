@@ -2,18 +2,29 @@
 
 terraform {
   required_version = ">= 1.5.0"
+
+  # State in a GCS bucket (versioned, access-restricted), configured at init time so no project
+  # name is baked in: terraform init -backend-config="bucket=<bucket>" -backend-config="prefix=edp/<env>"
+  # (README "Deploy"). State holds one sensitive value at most (slack_auth_token).
+  backend "gcs" {}
+
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = ">= 6.10.0, < 8.0.0"
+      source = "hashicorp/google"
+      # The runbook and the static checks were written against 6.x; .terraform.lock.hcl records
+      # the exact build on the first init and is committed from then on.
+      version = "~> 6.10"
     }
     google-beta = {
-      source  = "hashicorp/google-beta"
-      version = ">= 6.10.0, < 8.0.0"
+      source = "hashicorp/google-beta"
+      # The runbook and the static checks were written against 6.x; .terraform.lock.hcl records
+      # the exact build on the first init and is committed from then on.
+      version = "~> 6.10"
     }
     archive = {
-      source  = "hashicorp/archive"
-      version = ">= 2.4.0"
+      source = "hashicorp/archive"
+      # glob patterns in archive_file.excludes (06-functions.tf) arrived in 2.5.0
+      version = "~> 2.5"
     }
   }
 }

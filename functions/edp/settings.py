@@ -177,6 +177,13 @@ class Settings(BaseSettings):
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(
         "prometheus", description="Where OpenTelemetry metrics go."
     )
+    monitoring_api_endpoint: str | None = Field(
+        None,
+        description=(
+            "Override of the Cloud Monitoring API endpoint (host:port, plaintext gRPC): a local "
+            "stand-in in tests. Unset in GCP."
+        ),
+    )
 
     @field_validator("write_keys", "cors_origins", "cdc_tables", mode="before")
     @classmethod

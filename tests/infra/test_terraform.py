@@ -17,98 +17,28 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from edp.bus.topology import build_topology
 from edp.contracts.catalog import load_catalog
 from edp.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-TF = ROOT / "terraform"
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def _tf_files() -> list[Path]:
-    return sorted(p for p in TF.rglob("*.tf") if ".terraform" not in p.parts)
-
-
-def _load(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        return hcl2.load(fh)  # type: ignore[no-any-return]
-
-
-def _unq(value: str) -> str:
-    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
-
-
-def _blocks(kind: str, path: Path | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(name, body) of every `variable`/`output`/... block in terraform/ (root module only)."""
-    files = [path] if path else sorted(TF.glob("*.tf"))
-    for file in files:
-        for block in _load(file).get(kind, []):
-            for name, body in block.items():
-                yield _unq(name), body
-
-
-def _locals() -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for file in sorted(TF.glob("*.tf")):
-        for block in _load(file).get("locals", []):
-            merged.update(block)
-    return merged
-
-
-def _text(value: Any) -> str:
-    """An HCL value as text: expressions are strings already, object literals come as dicts."""
-    return value if isinstance(value, str) else json.dumps(value).replace('\\"', '"')
-
-
-def _resources(rtype: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for file in _tf_files():
-        for block in _load(file).get("resource", []):
-            for typ, named in block.items():
-                if _unq(typ) == rtype:
-                    for name, body in named.items():
-                        found[_unq(name)] = body
-    return found
-
-
-def _variable_defaults() -> dict[str, Any]:
-    """Defaults of root variables; object types expose their optional(type, default) values."""
-    defaults: dict[str, Any] = {}
-    for name, body in _blocks("variable", TF / "variables.tf"):
-        if "default" in body:
-            defaults[name] = body["default"]
-        for attr, literal in re.findall(
-            r'(\w+)\s*=\s*optional\(\w+,\s*("[^"]*"|[\d.]+)\)', str(body.get("type", ""))
-        ):
-            defaults[f"{name}.{attr}"] = json.loads(literal)
-    return defaults
-
-
-def _members(text: str) -> list[str]:
-    """Workload keys named by local.sa.X / local.sa["X"] in an HCL expression."""
-    return [a or b for a, b in re.findall(r'local\.sa(?:\["([\w-]+)"\]|\.([\w-]+))', _text(text))]
-
-
-def _role_lists(text: Any) -> Iterator[tuple[str, list[str]]]:
-    if isinstance(text, dict):
-        for role, members in text.items():
-            yield _unq(role), _members(" ".join(members))
-        return
-    for role, members in re.findall(
-        r'"(roles/[\w.]+)"\s*(?:=|:)\s*\[((?:[^\[\]]|\[[^\]]*\])*)\]', _text(text)
-    ):
-        yield role, _members(members)
-
+from .hcl import (
+    ROOT,
+    TF,
+    _blocks,
+    _load,
+    _locals,
+    _members,
+    _resources,
+    _role_lists,
+    _tf_files,
+    _unq,
+    _variable_defaults,
+)
 
 # --- formatting and parsing --------------------------------------------------------------------
 
@@ -151,7 +81,6 @@ def test_variable_defaults_equal_settings_defaults() -> None:
         "bigquery_location": s.bigquery_location,
         "maximum_bytes_billed": s.maximum_bytes_billed,
         "cors_origins": s.cors_origins,
-        "cdc_tables": s.cdc_tables,
         "datasets.raw": s.dataset_raw,
         "datasets.staging": s.dataset_staging,
         "datasets.mart": s.dataset_mart,
@@ -317,7 +246,7 @@ def _resolve(expr: str, defaults: dict[str, Any], table: str | None = None) -> s
 def test_pubsub_resources_equal_the_code_topology() -> None:
     defaults = _variable_defaults()
     locals_ = _locals()
-    tables = [_unq(t) for t in defaults["cdc_tables"]]
+    tables = list(load_catalog().cdc_sources())
 
     tf_subs: dict[str, dict[str, Any]] = {}
     for key, topic, name, dead_letter, ordering, ack in _SUB_ENTRY.findall(
@@ -377,10 +306,11 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     },
     ("cdc-flush", "roles/pubsub.publisher", "topic:cdc-dead-letter"),
     ("cdc-flush", "roles/bigquery.dataEditor", "dataset:raw"),
+    ("cdc-flush", "roles/bigquery.dataEditor", "dataset:staging"),
     ("cdc-flush", "roles/bigquery.jobUser", "project"),
     ("cdc-flush", "roles/monitoring.metricWriter", "project"),
     ("cdc-flush", "roles/logging.logWriter", "project"),
-    # etl: read raw, rewrite staging/mart partitions, record runs, alert Slack.
+    # etl: read raw, rewrite staging/mart partitions, record runs.
     ("etl", "roles/bigquery.dataViewer", "dataset:raw"),
     ("etl", "roles/bigquery.dataEditor", "dataset:staging"),
     ("etl", "roles/bigquery.dataEditor", "dataset:mart"),
@@ -388,7 +318,6 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("etl", "roles/bigquery.jobUser", "project"),
     ("etl", "roles/monitoring.metricWriter", "project"),
     ("etl", "roles/logging.logWriter", "project"),
-    ("etl", "roles/secretmanager.secretAccessor", "secret:slack-webhook-url"),
     # orchestration: the workflow calls etl; the scheduler starts the workflow and cdc_flush.
     ("workflows", "roles/run.invoker", "function:etl"),
     ("workflows", "roles/logging.logWriter", "project"),
@@ -424,7 +353,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
 
 def _actual_grants() -> set[tuple[str, str, str]]:
     locals_ = _locals()
-    tables = [_unq(t) for t in _variable_defaults()["cdc_tables"]]
+    tables = list(load_catalog().cdc_sources())
     grants: set[tuple[str, str, str]] = set()
 
     for role, members in _role_lists(locals_["project_iam"]):

@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
-from edp.settings import get_settings
+from edp.settings import Settings, get_settings
 
 # Latency histograms in seconds: fine buckets below 50 ms (the ingest P99 target) and up to the
 # 30-minute freshness SLA.
@@ -51,7 +51,9 @@ def _build_provider() -> MeterProvider:
 
         readers.append(
             PeriodicExportingMetricReader(
-                CloudMonitoringMetricsExporter(project_id=settings.project),
+                CloudMonitoringMetricsExporter(
+                    project_id=settings.project, client=_monitoring_client(settings)
+                ),
                 export_interval_millis=60_000,
             )
         )
@@ -62,6 +64,25 @@ def _build_provider() -> MeterProvider:
         )
     ]
     return MeterProvider(metric_readers=readers, views=views)
+
+
+def _monitoring_client(settings: Settings) -> Any:
+    """The Monitoring API client: Google's endpoint (the exporter's default) unless overridden.
+
+    ``EDP_MONITORING_API_ENDPOINT`` (host:port, plaintext gRPC, no credentials) points the real
+    exporter at a local stand-in of the Monitoring API: the deploy-shaped tests use it to record
+    what the production path writes.
+    """
+    if not settings.monitoring_api_endpoint:
+        return None
+    import grpc
+    from google.cloud.monitoring_v3 import MetricServiceClient
+    from google.cloud.monitoring_v3.services.metric_service.transports import (
+        MetricServiceGrpcTransport,
+    )
+
+    channel = grpc.insecure_channel(settings.monitoring_api_endpoint)
+    return MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
 
 
 def get_meter(name: str) -> Meter:
