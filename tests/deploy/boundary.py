@@ -71,9 +71,9 @@ def requirement_closure(requirements: Path) -> set[str]:
     """Normalised names of the listed distributions and everything they depend on."""
     todo = []
     for line in requirements.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            todo.append(Requirement(line))
+        text = line.split("#", 1)[0].strip()
+        if text:
+            todo.append(Requirement(text))
     seen: set[str] = set()
     while todo:
         req = todo.pop()
