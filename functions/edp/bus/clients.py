@@ -74,7 +74,7 @@ def subscription_path(project: str, subscription: str) -> str:
 
 
 def _emulator_channel(emulator_host: str) -> Any:
-    import grpc  # type: ignore[import-untyped]
+    import grpc
 
     return grpc.insecure_channel(emulator_host, options=_GRPC_OPTIONS)
 

@@ -68,7 +68,7 @@ def _gapic_client(emulator_host: str | None) -> Any:
     from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
     if emulator_host:
-        import grpc  # type: ignore[import-untyped]
+        import grpc
 
         channel = grpc.insecure_channel(
             emulator_host,
