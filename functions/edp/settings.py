@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,6 +37,24 @@ def _split_csv(value: object) -> object:
     return value
 
 
+#: Marks a setting Terraform must pass to every deployed function whose code reads it (its default
+#: is a laptop value or a per-deployment choice); tests/deploy checks both directions.
+_TERRAFORM: dict[str, Any] = {"deploy": "terraform"}
+#: Marks a setting that only makes sense on a laptop or in tests; Terraform never sets it.
+_LOCAL_ONLY: dict[str, Any] = {"deploy": "local"}
+
+
+def deploy_scope(field: str) -> str | None:
+    """``"terraform"``, ``"local"`` or None (a default that suits production) for a setting.
+
+    Example:
+        >>> deploy_scope("warehouse"), deploy_scope("duckdb_path"), deploy_scope("cdc_batch_size")
+        ('terraform', 'local', None)
+    """
+    extra = Settings.model_fields[field].json_schema_extra
+    return str(extra["deploy"]) if isinstance(extra, dict) and "deploy" in extra else None
+
+
 class Settings(BaseSettings):
     """Platform configuration; see the README's "Configuration" table."""
 
@@ -49,32 +67,69 @@ class Settings(BaseSettings):
         "edp-local",
         validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "EDP_PROJECT"),
         description="GCP project id (BigQuery, Pub/Sub, Vertex AI).",
+        json_schema_extra=_TERRAFORM,
     )
-    region: str = Field("asia-northeast3", description="GCP region of every regional resource.")
-    environment: str = Field("local", description="Deployment name: local, dev, prod, ...")
+    region: str = Field(
+        "asia-northeast3",
+        description="GCP region of every regional resource.",
+        json_schema_extra=_TERRAFORM,
+    )
+    environment: str = Field(
+        "local",
+        description="Deployment name: local, dev, prod, ...",
+        json_schema_extra=_TERRAFORM,
+    )
     state_dir: Path = Field(
-        Path(".edp"), description="Local state folder (DuckDB file, PostgreSQL cluster, logs)."
+        Path(".edp"),
+        description="Local state folder (DuckDB file, PostgreSQL cluster, logs).",
+        json_schema_extra=_LOCAL_ONLY,
     )
 
     # --- warehouse ----------------------------------------------------------------------------
     warehouse: Literal["duckdb", "bigquery"] = Field(
-        "duckdb", description="Warehouse backend: embedded DuckDB locally, BigQuery in GCP."
+        "duckdb",
+        description="Warehouse backend: embedded DuckDB locally, BigQuery in GCP.",
+        json_schema_extra=_TERRAFORM,
     )
     duckdb_path: Path | None = Field(
-        None, description="DuckDB database file; default <state_dir>/warehouse.duckdb."
+        None,
+        description="DuckDB database file; default <state_dir>/warehouse.duckdb.",
+        json_schema_extra=_LOCAL_ONLY,
     )
-    bigquery_location: str = Field("asia-northeast3", description="BigQuery dataset location.")
+    bigquery_location: str = Field(
+        "asia-northeast3",
+        description="BigQuery dataset location.",
+        json_schema_extra=_TERRAFORM,
+    )
     bigquery_api_endpoint: str | None = Field(
-        None, description="Override of the BigQuery REST endpoint (emulators, tests)."
+        None,
+        description="Override of the BigQuery REST endpoint (emulators, tests).",
+        json_schema_extra=_LOCAL_ONLY,
     )
-    dataset_raw: str = Field("raw", description="BigQuery dataset of the append-only raw layer.")
-    dataset_staging: str = Field("staging", description="BigQuery dataset of the staging layer.")
-    dataset_mart: str = Field("mart", description="BigQuery dataset of the marts.")
+    dataset_raw: str = Field(
+        "raw",
+        description="BigQuery dataset of the append-only raw layer.",
+        json_schema_extra=_TERRAFORM,
+    )
+    dataset_staging: str = Field(
+        "staging",
+        description="BigQuery dataset of the staging layer.",
+        json_schema_extra=_TERRAFORM,
+    )
+    dataset_mart: str = Field(
+        "mart",
+        description="BigQuery dataset of the marts.",
+        json_schema_extra=_TERRAFORM,
+    )
     dataset_monitoring: str = Field(
-        "monitoring", description="BigQuery dataset of run/quality logs."
+        "monitoring",
+        description="BigQuery dataset of run/quality logs.",
+        json_schema_extra=_TERRAFORM,
     )
     maximum_bytes_billed: int = Field(
-        50 * 1024**3, description="Per-query cap on bytes billed (the seed's cost incident)."
+        50 * 1024**3,
+        description="Per-query cap on bytes billed (the seed's cost incident).",
+        json_schema_extra=_TERRAFORM,
     )
 
     # --- message bus --------------------------------------------------------------------------
@@ -82,26 +137,45 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("PUBSUB_EMULATOR_HOST"),
         description="host:port of the Pub/Sub emulator; unset in GCP.",
+        json_schema_extra=_LOCAL_ONLY,
     )
-    topic_events: str = Field("events", description="Topic of accepted behaviour events.")
+    topic_events: str = Field(
+        "events",
+        description="Topic of accepted behaviour events.",
+        json_schema_extra=_TERRAFORM,
+    )
     topic_bad_events: str = Field(
-        "events-bad", description="Topic of refused events (with reason)."
+        "events-bad",
+        description="Topic of refused events (with reason).",
+        json_schema_extra=_TERRAFORM,
     )
     topic_events_dead_letter: str = Field(
-        "events-dead-letter", description="Dead-letter topic of the events subscription."
+        "events-dead-letter",
+        description="Dead-letter topic of the events subscription.",
+        json_schema_extra=_TERRAFORM,
     )
     subscription_events_loader: str = Field(
-        "events-loader", description="Subscription the stream loader (Beam or local) reads."
+        "events-loader",
+        description="Subscription the stream loader (Beam or local) reads.",
+        json_schema_extra=_TERRAFORM,
     )
     subscription_bad_events_archive: str = Field(
         "events-bad-archive", description="Subscription that archives refused events."
     )
     cdc_topic_prefix: str = Field(
-        "cdc", description="Debezium topic prefix: topics are <prefix>.<schema>.<table>."
+        "cdc",
+        description="Debezium topic prefix: topics are <prefix>.<schema>.<table>.",
+        json_schema_extra=_TERRAFORM,
     )
-    cdc_dead_letter_topic: str = Field("cdc-dead-letter", description="CDC dead-letter topic.")
+    cdc_dead_letter_topic: str = Field(
+        "cdc-dead-letter",
+        description="CDC dead-letter topic.",
+        json_schema_extra=_TERRAFORM,
+    )
     cdc_subscription_prefix: str = Field(
-        "cdc-flush", description="CDC flush subscriptions are <prefix>.<schema>.<table>."
+        "cdc-flush",
+        description="CDC flush subscriptions are <prefix>.<schema>.<table>.",
+        json_schema_extra=_TERRAFORM,
     )
     cdc_tables: Annotated[list[str], NoDecode] = Field(
         default_factory=_catalog_cdc_sources,
@@ -109,18 +183,26 @@ class Settings(BaseSettings):
             "Captured source tables (schema.table, comma-separated): one topic each. Default: "
             "every raw.cdc_* table's cdc_source in schemas/tables."
         ),
+        json_schema_extra=_TERRAFORM,
     )
     max_delivery_attempts: int = Field(
-        5, ge=5, le=100, description="Deliveries before Pub/Sub dead-letters a message."
+        5,
+        ge=5,
+        le=100,
+        description="Deliveries before Pub/Sub dead-letters a message.",
+        json_schema_extra=_TERRAFORM,
     )
 
     # --- ingest -------------------------------------------------------------------------------
     write_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Accepted write keys (comma-separated; from Secret Manager in GCP).",
+        json_schema_extra=_TERRAFORM,
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"], description="Allowed browser origins (comma-separated)."
+        default_factory=lambda: ["*"],
+        description="Allowed browser origins (comma-separated).",
+        json_schema_extra=_TERRAFORM,
     )
     max_batch_events: int = Field(500, ge=1, description="Most events in one request.")
     max_request_bytes: int = Field(512 * 1024, ge=1024, description="Largest request body.")
@@ -146,16 +228,24 @@ class Settings(BaseSettings):
         "(Cloud Scheduler calls it every minute).",
     )
     cdc_source_dsn: SecretStr | None = Field(
-        None, description="libpq DSN of the shop database the local CDC reader streams from."
+        None,
+        description="libpq DSN of the shop database the local CDC reader streams from.",
+        json_schema_extra=_LOCAL_ONLY,
     )
-    cdc_slot_name: str = Field("edp_cdc", description="Logical replication slot of CDC.")
+    cdc_slot_name: str = Field(
+        "edp_cdc",
+        description="Logical replication slot of CDC.",
+        json_schema_extra=_LOCAL_ONLY,
+    )
     cdc_heartbeat_interval_sec: float = Field(
         10.0, gt=0, description="CDC heartbeat interval (Debezium heartbeat.interval.ms)."
     )
 
     # --- daily ETL ----------------------------------------------------------------------------
     etl_timezone: str = Field(
-        "Asia/Seoul", description="Time zone of reporting days (staging event_date, mart days)."
+        "Asia/Seoul",
+        description="Time zone of reporting days (staging event_date, mart days).",
+        json_schema_extra=_TERRAFORM,
     )
     etl_lookback_days: int = Field(
         3, ge=0, le=30, description="Days before the run date re-processed to pick up late events."
@@ -175,7 +265,9 @@ class Settings(BaseSettings):
 
     # --- observability ------------------------------------------------------------------------
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(
-        "prometheus", description="Where OpenTelemetry metrics go."
+        "prometheus",
+        description="Where OpenTelemetry metrics go.",
+        json_schema_extra=_TERRAFORM,
     )
     monitoring_api_endpoint: str | None = Field(
         None,
@@ -183,6 +275,7 @@ class Settings(BaseSettings):
             "Override of the Cloud Monitoring API endpoint (host:port, plaintext gRPC): a local "
             "stand-in in tests. Unset in GCP."
         ),
+        json_schema_extra=_LOCAL_ONLY,
     )
 
     @field_validator("write_keys", "cors_origins", "cdc_tables", mode="before")

@@ -28,6 +28,8 @@ from edp.etl.models import load_models
 from edp.etl.runner import RUNS_TABLE
 from edp.settings import Settings
 
+from .boundary import imports_of
+
 EDP = Path(__file__).resolve().parents[2] / "functions" / "edp"
 
 
@@ -43,15 +45,31 @@ class Needs:
         return self.reads - self.writes
 
 
-def settings_read(*packages: str) -> set[str]:
-    """Settings fields read as attributes anywhere in the given ``edp`` sub-packages."""
+def reachable(entry_module: str) -> set[Path]:
+    """Files of every ``edp`` module the entry module imports, directly or not (lazy too)."""
+    functions = EDP.parent
+    seen: set[Path] = set()
+    todo = [entry_module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            base = functions.joinpath(*parts[:depth])
+            for path in (base.with_suffix(".py"), base / "__init__.py"):
+                if path.is_file() and path not in seen:
+                    seen.add(path)
+                    todo += [m for m in imports_of(functions, path) if m.startswith("edp")]
+    return seen
+
+
+def settings_read(entry_module: str) -> set[str]:
+    """Settings fields read as attributes by the code an entry module reaches."""
     fields = set(Settings.model_fields)
     found: set[str] = set()
-    for package in packages:
-        for path in (EDP / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Attribute) and node.attr in fields:
-                    found.add(node.attr)
+    for path in reachable(entry_module):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in fields:
+                found.add(node.attr)
     return found
 
 
@@ -96,11 +114,11 @@ def function_needs() -> dict[str, Needs]:
     """Needs of every Cloud Run function in functions/main.py, by entry point name."""
     needs: dict[str, Needs] = {}
 
-    ingest = Needs(settings=settings_read("ingest", "bus"))
+    ingest = Needs(settings=settings_read("edp.ingest.app"))
     ingest.publishes, _ = _topology_keys(ingest.settings & {"topic_events", "topic_bad_events"})
     needs["ingest"] = ingest
 
-    flush = Needs(settings=settings_read("cdc", "bus"))
+    flush = Needs(settings=settings_read("edp.cdc.app"))
     for table in load_catalog():
         if table.cdc_source:
             flush.writes.add(table.dataset)
@@ -114,7 +132,7 @@ def function_needs() -> dict[str, Needs]:
     _, flush.pulls = _topology_keys(pull_fields)
     needs["cdc_flush"] = flush
 
-    etl = Needs(settings=settings_read("etl"))
+    etl = Needs(settings=settings_read("edp.etl.app"))
     for model in load_models().values():
         etl.reads |= {_dataset(r) for r in model.reads}
         etl.writes.add(model.layer)
