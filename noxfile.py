@@ -104,17 +104,21 @@ def infra(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def requirements(session: nox.Session) -> None:
-    """Regenerate functions/requirements.txt (what Cloud Functions installs) from pyproject."""
-    import tomllib
-
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-        "dependencies"
-    ]
-    header = (
-        "# Generated from pyproject.toml [project].dependencies: what Cloud Functions installs.\n"
-        "# Regenerate with `nox -s requirements`; tests/infra checks they agree.\n"
+    """Lock the project (uv.lock) and write functions/requirements.txt from the lock: what Cloud
+    Run installs, the runtime dependencies and their dependencies with exact pins."""
+    session.run("uv", "lock", external=True)
+    session.run(
+        "uv",
+        "export",
+        "--frozen",
+        "--no-hashes",
+        "--no-emit-project",
+        "--no-dev",
+        "--quiet",
+        "--output-file",
+        "functions/requirements.txt",
+        external=True,
     )
-    (ROOT / "functions" / "requirements.txt").write_text(header + "\n".join(deps) + "\n")
 
 
 @nox.session(name="bqemu", venv_backend="none")

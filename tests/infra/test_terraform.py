@@ -212,14 +212,46 @@ def test_every_entry_point_exists_in_main() -> None:
         assert callable(getattr(module, name, None)), f"functions/main.py has no {name}()"
 
 
-def test_function_requirements_match_pyproject() -> None:
-    """Cloud Functions installs functions/requirements.txt: it must be the runtime dependencies."""
+def test_function_requirements_are_the_locked_runtime_closure() -> None:
+    """Cloud Run installs functions/requirements.txt: exactly the runtime dependencies and their
+    dependencies, pinned as uv.lock resolves them (``nox -s requirements`` writes it)."""
+    import shutil
     import tomllib
 
+    uv = shutil.which("uv")
+    assert uv, "uv is installed with nox (README): it reads uv.lock"
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-dev", "--quiet"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    pins = sorted(_pins(exported))
+    lines = (ROOT / "functions" / "requirements.txt").read_text(encoding="utf-8")
+    assert sorted(_pins(lines)) == pins, "run `nox -s requirements` after changing dependencies"
+    # every direct runtime dependency is pinned exactly, at a version its specifier admits
+    from packaging.requirements import Requirement
+
+    locked = dict(p.split("==", 1) for p in pins)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    lines = (ROOT / "functions" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    requirements = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    assert requirements == project["dependencies"]
+    for text in project["dependencies"]:
+        req = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in locked, f"{req.name} is not in the locked runtime set"
+        assert req.specifier.contains(locked[name], prereleases=True)
+
+
+def _pins(text: str) -> list[str]:
+    """``name==version`` lines (normalised names; markers dropped) of a requirements text."""
+    out = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"not an exact pin: {line!r}"
+            out.append(f"{re.sub(r'[-_.]+', '-', name).lower()}=={version.strip()}")
+    return out
 
 
 # --- Pub/Sub -----------------------------------------------------------------------------------
