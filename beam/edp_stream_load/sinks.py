@@ -32,8 +32,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.timestamp import Timestamp
 
 from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
-from edp.load.transforms import RawRowMapper, arrow_schema, now_micros, rows_to_arrow
+from edp.load.transforms import RawRowMapper, now_micros, rows_to_arrow
 from edp.settings import get_settings
+from edp.warehouse.arrow_schema import arrow_schema
 from edp.warehouse.port import Warehouse
 from edp_stream_load.transforms import NAMESPACE, MicroBatch
 

@@ -54,6 +54,7 @@ from pydantic import ValidationError
 from edp.contracts.catalog import FieldSpec, TableSpec
 from edp.contracts.events import EnrichedEvent
 from edp.errors import ContractError
+from edp.warehouse.arrow_schema import arrow_schema
 
 RAW_TABLE: Final = "raw.user_events"
 ERRORS_TABLE: Final = "raw.user_events_errors"
@@ -510,43 +511,6 @@ def _record_converter(fields: Sequence[FieldSpec]) -> Converter:
         return _convert_columns(columns, value, "")
 
     return convert
-
-
-def _arrow_type(spec: FieldSpec) -> pa.DataType:
-    scalar: pa.DataType
-    match spec.type:
-        case "STRING" | "JSON" | "TIME" | "DATETIME":
-            scalar = pa.string()
-        case "INT64":
-            scalar = pa.int64()
-        case "FLOAT64":
-            scalar = pa.float64()
-        case "NUMERIC":
-            scale = spec.scale if spec.scale is not None else 9
-            scalar = pa.decimal128(spec.precision or 38, scale)
-        case "BIGNUMERIC":
-            scale = spec.scale if spec.scale is not None else 38
-            scalar = pa.decimal256(spec.precision or 76, scale)
-        case "BOOL":
-            scalar = pa.bool_()
-        case "TIMESTAMP":
-            scalar = pa.timestamp("us", tz="UTC")
-        case "DATE":
-            scalar = pa.date32()
-        case "BYTES":
-            scalar = pa.binary()
-        case "RECORD":
-            scalar = pa.struct([pa.field(f.name, _arrow_type(f)) for f in spec.fields])
-        case other:
-            raise ContractError(f"no Arrow type for BigQuery type {other}")
-    return pa.list_(scalar) if spec.mode == "REPEATED" else scalar
-
-
-def arrow_schema(table: TableSpec) -> pa.Schema:
-    """The Arrow schema of a catalogue table (column order exactly as declared)."""
-    return pa.schema(
-        [pa.field(f.name, _arrow_type(f), nullable=f.mode != "REQUIRED") for f in table.fields]
-    )
 
 
 _ONE_US = timedelta(microseconds=1)
