@@ -125,6 +125,21 @@ def build_publisher(
     )
 
 
+def build_gapic_publisher(*, emulator_host: str | None = None) -> Any:
+    """A bare GAPIC ``PublisherClient`` (one Publish RPC per call, no client-side batching).
+
+    For callers that batch themselves (ingest's group commit answers each HTTP request only
+    after its own Publish RPC succeeded); everything else uses :func:`get_publisher`.
+    """
+    from google.pubsub_v1.services.publisher import PublisherClient
+    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+
+    if emulator_host:
+        transport = PublisherGrpcTransport(channel=_emulator_channel(emulator_host))
+        return PublisherClient(transport=transport)
+    return PublisherClient()
+
+
 def build_subscriber(*, emulator_host: str | None = None, channel: Any | None = None) -> Any:
     """A new, uncached ``SubscriberClient`` (prefer :func:`get_subscriber`)."""
     from google.cloud.pubsub_v1 import SubscriberClient

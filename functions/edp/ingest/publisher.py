@@ -62,20 +62,10 @@ class Publisher(Protocol):
         ...
 
 
-def _gapic_client(emulator_host: str | None) -> Any:
-    """A GAPIC Pub/Sub publisher client (insecure channel to the emulator when set)."""
-    from google.pubsub_v1.services.publisher import PublisherClient
-    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+def _gapic_publisher(emulator_host: str | None) -> Any:
+    from edp.bus.clients import build_gapic_publisher
 
-    if emulator_host:
-        import grpc
-
-        channel = grpc.insecure_channel(
-            emulator_host,
-            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
-        )
-        return PublisherClient(transport=PublisherGrpcTransport(channel=channel))
-    return PublisherClient()
+    return build_gapic_publisher(emulator_host=emulator_host)
 
 
 def _retryable_codes() -> frozenset[Any]:
@@ -225,7 +215,7 @@ class PubSubPublisher:
         emulator_host: str | None = None,
         timeout_s: float = 5.0,
         linger_s: float = 0.002,
-        client_factory: Callable[[str | None], Any] = _gapic_client,
+        client_factory: Callable[[str | None], Any] = _gapic_publisher,
     ) -> None:
         self._project = project
         self._linger_s = linger_s
