@@ -42,3 +42,17 @@ resource "google_secret_manager_secret_iam_member" "reader" {
   role      = "roles/secretmanager.secretAccessor"
   member    = each.value.member
 }
+
+# First values without a second apply and without the values in state: on the first apply, pass
+# the names in bootstrap_secrets and the values in the ephemeral secret_values (TF_VAR_*); the
+# provider writes them as write-only data (Terraform >= 1.11), so Cloud Run finds a version to
+# mount when it creates the functions in the same apply. Later applies drop the names: the
+# versions are abandoned in Secret Manager, not destroyed. Rotate with `gcloud secrets versions
+# add` (README "Deploy").
+resource "google_secret_manager_secret_version" "bootstrap" {
+  for_each               = var.bootstrap_secrets
+  secret                 = google_secret_manager_secret.secret[each.key].id
+  secret_data_wo         = var.secret_values[each.key]
+  secret_data_wo_version = 1
+  deletion_policy        = "ABANDON"
+}

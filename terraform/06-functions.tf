@@ -171,5 +171,5 @@ module "function" {
   iam     = each.value.iam
   labels  = local.labels
 
-  depends_on = [google_project_service.apis, google_secret_manager_secret_iam_member.reader]
+  depends_on = [google_project_service.apis, google_secret_manager_secret_iam_member.reader, google_secret_manager_secret_version.bootstrap]
 }

@@ -197,6 +197,24 @@ variable "alerting" {
   }
 }
 
+variable "bootstrap_secrets" {
+  description = "Secrets whose first version this apply writes from secret_values (first apply only; see 05-secrets.tf)."
+  type        = set(string)
+  default     = []
+  validation {
+    condition     = alltrue([for s in var.bootstrap_secrets : contains(["ingest-write-keys", "slack-webhook-url", "debezium-db-password"], s)])
+    error_message = "bootstrap_secrets entries must name secrets of 05-secrets.tf."
+  }
+}
+
+variable "secret_values" {
+  description = "Values of the bootstrap_secrets, by secret name (TF_VAR_secret_values='{...}'): ephemeral, never stored in state or plan."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "slack_auth_token" {
   description = "Slack bot token for Cloud Monitoring's Slack notification channels (null: no Slack channel). The provider stores it in state (sensitive): pass it with TF_VAR_slack_auth_token, never in a tfvars file."
   type        = string

@@ -35,6 +35,7 @@ from .hcl import (
     _members,
     _resources,
     _role_lists,
+    _text,
     _tf_files,
     _unq,
     _variable_defaults,
@@ -493,3 +494,39 @@ def test_checkov_terraform_has_no_failed_check(infra_bin: Path) -> None:
     for check in skipped:
         reason = check.get("check_result", {}).get("suppress_comment", "")
         assert reason.strip(), f"unjustified skip {check['check_id']}"
+
+
+# --- state hygiene -----------------------------------------------------------------------------
+
+
+def test_no_secret_value_is_read_into_state() -> None:
+    """No data source reads a secret version, and a version Terraform writes is write-only."""
+    for file in _tf_files():
+        for block in _load(file).get("data", []):
+            assert "google_secret_manager_secret_version" not in {_unq(k) for k in block}, file
+    versions = _resources("google_secret_manager_secret_version")
+    for name, body in versions.items():
+        assert "secret_data" not in body, f"{name}: secret_data is stored in state"
+        assert "secret_data_wo" in body and _unq(body["deletion_policy"]) == "ABANDON"
+    ephemeral = dict(_blocks("variable", TF / "variables.tf"))["secret_values"]
+    assert ephemeral.get("ephemeral") is True and ephemeral.get("sensitive") is True
+
+
+def test_every_mounted_secret_can_be_bootstrapped_in_the_first_apply() -> None:
+    """Cloud Run needs a version of each secret it mounts when it creates the function."""
+    variable = dict(_blocks("variable", TF / "variables.tf"))["bootstrap_secrets"]
+    validation = variable["validation"]
+    validation = validation[0] if isinstance(validation, list) else validation
+    allowed = set(re.findall(r'"([\w-]+)"', str(validation["condition"])))
+    mounted = {
+        name
+        for body in _locals()["functions"].values()
+        for name in re.findall(r'secret\["([\w-]+)"\]', _text(body.get("secrets", {})))
+    }
+    assert mounted <= allowed
+    assert allowed <= set(_locals()["secrets"])
+
+
+def test_state_lives_in_a_configurable_gcs_backend() -> None:
+    text = (TF / "versions.tf").read_text(encoding="utf-8")
+    assert re.search(r'backend\s+"gcs"\s*\{\s*\}', text), "partial gcs backend (init-time config)"
