@@ -96,6 +96,20 @@ class Settings(BaseSettings):
         description="DuckDB database file; default <state_dir>/warehouse.duckdb.",
         json_schema_extra=_LOCAL_ONLY,
     )
+    duckdb_memory_limit: str = Field(
+        "1GB",
+        description=(
+            "Most memory the local warehouse engine (DuckDB) holds; bigger intermediate results "
+            "spill to <state_dir>/duckdb-tmp instead of growing the process."
+        ),
+        json_schema_extra=_LOCAL_ONLY,
+    )
+    duckdb_threads: int | None = Field(
+        None,
+        ge=1,
+        description="DuckDB worker threads (default: one per core).",
+        json_schema_extra=_LOCAL_ONLY,
+    )
     bigquery_location: str = Field(
         "asia-northeast3",
         description="BigQuery dataset location.",

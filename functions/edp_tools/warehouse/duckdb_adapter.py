@@ -136,7 +136,9 @@ class DuckDBWarehouse:
                 )
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = duckdb.connect(self.path, read_only=read_only)
+            self._conn = duckdb.connect(
+                self.path, read_only=read_only, config=_engine_config(self.settings)
+            )
         except duckdb.IOException as exc:  # e.g. the file is locked by another process
             raise TransientError(f"cannot open DuckDB {self.path}: {exc}") from exc
         self._conn.execute("SET TimeZone = 'UTC'")
@@ -509,6 +511,21 @@ class DuckDBWarehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _engine_config(settings: Settings) -> dict[str, Any]:
+    """Bounded engine: a memory limit with spilling to a temp folder, and the thread count.
+
+    DuckDB's default limit is 80 % of the machine, so one ETL run could take most of a laptop;
+    with a limit, big joins and sorts spill to disk instead.
+    """
+    config: dict[str, Any] = {
+        "memory_limit": settings.duckdb_memory_limit,
+        "temp_directory": str(settings.state_dir / "duckdb-tmp"),
+    }
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    return config
 
 
 def from_settings(settings: Settings) -> DuckDBWarehouse:
