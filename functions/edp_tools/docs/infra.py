@@ -25,7 +25,10 @@ import yaml
 
 __all__ = ["Alert", "Function", "InfraFacts", "Job", "Retry", "Workflow", "read_infra", "unquote"]
 
-_INTERPOLATION = re.compile(r"\$\{var\.([a-z0-9_]+)\}")
+_INTERPOLATION = re.compile(
+    r"\$\{var\.(?P<name>[a-z0-9_]+(?:\.[a-z0-9_]+)?)(?:\s*\*\s*(?P<factor>[0-9.]+))?\}"
+)
+_OPTIONAL = re.compile(r"(?P<field>[a-z0-9_]+)\s*=\s*optional\([a-z]+,\s*(?P<default>[^)]+)\)")
 
 
 def unquote(value: object) -> str:
@@ -123,12 +126,35 @@ def _variables(docs: list[dict[str, Any]]) -> dict[str, str]:
             for name, body in block.items():
                 if "default" in body and isinstance(body["default"], str | int | float):
                     found[unquote(name)] = unquote(body["default"])
+                # object variables: the defaults of their optional(type, default) attributes
+                for match in _OPTIONAL.finditer(str(body.get("type", ""))):
+                    field = f"{unquote(name)}.{match.group('field')}"
+                    found[field] = unquote(match.group("default").strip())
     return found
 
 
 def _resolve(value: object, variables: dict[str, str]) -> str:
+    """An HCL string with ``${var.x}``, ``${var.x.y}`` and ``${var.x.y * n}`` replaced by the
+    variables' defaults (anything else is left as written).
+
+    Example:
+        >>> _resolve('"over ${var.a.rate * 100} % for ${var.d} min"', {"a.rate": "0.05", "d": "5"})
+        'over 5 % for 5 min'
+    """
     text = unquote(value)
-    return _INTERPOLATION.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+    def one(match: re.Match[str]) -> str:
+        default = variables.get(match.group("name"))
+        if default is None:
+            return match.group(0)
+        if match.group("factor") is None:
+            return default
+        try:
+            return f"{float(default) * float(match.group('factor')):g}"
+        except ValueError:
+            return match.group(0)
+
+    return _INTERPOLATION.sub(one, text)
 
 
 def _resources(docs: list[dict[str, Any]], kind: str) -> list[tuple[str, dict[str, Any]]]:
