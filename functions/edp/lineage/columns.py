@@ -208,7 +208,8 @@ class _Resolver:
             found: dict[Field, set[Transformation]] = {}
             for branch in scope.set_operation_scopes:
                 branch_query = branch.expression
-                assert isinstance(branch_query, exp.Query)
+                if not isinstance(branch_query, exp.Query):
+                    raise LineageError(f"cannot trace a set operation over {branch_query!r}")
                 branch_name = branch_query.named_selects[index]
                 merge_edges(found, self._column(branch, branch_name, path), IDENTITY)
             return _freeze(found)
@@ -279,7 +280,8 @@ class _Resolver:
             top = array
             if isinstance(array, exp.Column | exp.Dot) and not is_offset:
                 base = array.find(exp.Column)
-                assert base is not None
+                if base is None:
+                    raise LineageError(f"cannot trace UNNEST({array.sql('bigquery')})")
                 _, base_path = _dot_path(base)
                 merge_edges(found, self._source(scope, base, base_path + path), IDENTITY)
                 continue

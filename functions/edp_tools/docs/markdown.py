@@ -65,6 +65,8 @@ def docstring_markdown(text: str) -> str:
                 index += 1
             while block and not block[-1].strip():
                 block.pop()
+            while block and not block[0].strip():
+                block.pop(0)
             indent = min((len(b) - len(b.lstrip()) for b in block if b.strip()), default=0)
             out += ["", "```", *(b[indent:] for b in block), "```", ""]
             continue
