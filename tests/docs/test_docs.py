@@ -119,9 +119,11 @@ def test_a_pipeline_page_fills_in_when_its_code_arrives() -> None:
     page = pipeline_page(facts, absent)
     assert "is not in this checkout yet" in page and "## Troubleshooting" in page
 
+    # its overview module has no docstring (here: does not exist): the package's own is used
     present = Pipeline(
-        key="lineage", title="Lineage", packages=("edp.lineage",), overview="edp.lineage"
+        key="lineage", title="Lineage", packages=("edp.lineage",), overview="edp.lineage.nope"
     )
     page = pipeline_page(facts, present)
     assert "not in this checkout" not in page
+    assert "Column-level lineage of the SQL models" in page
     assert "`EDP_OPENLINEAGE_URL`" in page and "`LineageError`" in page

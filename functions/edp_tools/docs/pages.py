@@ -88,7 +88,14 @@ def pipeline_page(facts: Facts, pipeline: Pipeline) -> str:
     """The page of one pipeline of :data:`PIPELINES`."""
     code = scan(pipeline.packages, facts.root)
     present = [m for m in pipeline.packages if m not in code.missing]
-    overview = docstring_markdown(module_docstring(pipeline.overview, facts.root))
+    # the named module's docstring, else the first module of the pipeline's own code that has one
+    candidates = [pipeline.overview] + [
+        m for m in code.modules if m.startswith(tuple(pipeline.packages))
+    ]
+    overview = next(
+        (text for m in candidates if (text := docstring_markdown(module_docstring(m, facts.root)))),
+        "",
+    )
     if pipeline.entry_point:
         entry = docstring_markdown(function_docstring("main", pipeline.entry_point, facts.root))
         if entry:
