@@ -277,6 +277,23 @@ class Settings(BaseSettings):
         12, ge=1, description="Largest week-N kept in mart.retention_cohorts (weekly cohorts)."
     )
 
+    # --- lineage (OpenLineage run events of SQL model runs) ------------------------------------
+    openlineage_transport: Literal["auto", "file", "http", "none"] = Field(
+        "auto",
+        description="Where model runs' OpenLineage events go: auto = http when "
+        "EDP_OPENLINEAGE_URL is set, else file on DuckDB and none on BigQuery.",
+    )
+    openlineage_url: str | None = Field(
+        None, description="Base URL of an OpenLineage HTTP endpoint (Marquez, a Dataplex bridge)."
+    )
+    openlineage_endpoint: str = Field(
+        "api/v1/lineage", description="Path of the OpenLineage endpoint under the base URL."
+    )
+    openlineage_file: Path | None = Field(
+        None,
+        description="JSON-lines file of events; default <state_dir>/lineage/openlineage.jsonl.",
+    )
+
     # --- observability ------------------------------------------------------------------------
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(
         "prometheus",

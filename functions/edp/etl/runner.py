@@ -5,7 +5,8 @@ A run of model M for day D owns the window ``[D - lookback, D]`` (widened to a M
 the model's rows in one transaction; ``merge`` models MERGE on their unique key. Either way a
 rerun, or a backfill over a range run twice, leaves the same table, and a late event inside the
 lookback is picked up by the next daily run. Every run (success or failure) becomes one row of
-``monitoring.pipeline_runs``.
+``monitoring.pipeline_runs`` and emits OpenLineage START and COMPLETE/FAIL events with the
+model's column lineage (:mod:`edp.lineage.openlineage`).
 
 Example (a fresh DuckDB warehouse):
     >>> import datetime as dt
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 from edp.contracts.catalog import load_catalog
 from edp.errors import EdpError, PermanentError, TransientError
 from edp.etl.models import Model, load_models, plan
+from edp.lineage.openlineage import LineageEmitter
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
@@ -155,6 +157,7 @@ class EtlRunner:
         models: the model set; default every model under ``edp/etl/models``.
         trigger: who started the runs (stored in pipeline_runs).
         execution_id: the Workflows execution (or CLI invocation) id, stored with each run.
+        lineage: where OpenLineage run events go; default from the settings.
     """
 
     warehouse: Warehouse
@@ -163,6 +166,11 @@ class EtlRunner:
     trigger: Trigger = "cli"
     execution_id: str | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    lineage: LineageEmitter | None = None
+
+    def __post_init__(self) -> None:
+        if self.lineage is None:
+            self.lineage = LineageEmitter.from_settings(self.settings, PIPELINE)
 
     def params(
         self, model: Model, start: dt.date, end: dt.date, names: frozenset[str] | None = None
@@ -264,6 +272,9 @@ class EtlRunner:
         start, end = window(model, day, lookback)
         started_at = self.clock()
         t0 = time.perf_counter()
+        emitter = self.lineage
+        if emitter is not None:
+            emitter.emit("START", run_id, model.ref, started_at, sql=model.sql)
         try:
             params = self.params(model, start, end)
             script = self.warehouse.execute_script(render(model), params)
@@ -308,6 +319,10 @@ class EtlRunner:
                 error=f"{type(exc).__name__}: {exc}",
             )
             self._record_result(failed)
+            if emitter is not None:
+                emitter.emit(
+                    "FAIL", run_id, model.ref, failed.finished_at, sql=model.sql, error=failed.error
+                )
             raise ModelRunError(
                 failed,
                 completed,
@@ -315,6 +330,8 @@ class EtlRunner:
                 unexpected=not isinstance(exc, EdpError),
             ) from exc
         self._record_result(result)
+        if emitter is not None:
+            emitter.emit("COMPLETE", run_id, model.ref, result.finished_at, sql=model.sql)
         return result
 
     def _record_result(self, result: RunResult) -> None:

@@ -16,6 +16,7 @@ import typer
 from edp_tools.cli import cdc as cdc_cli
 from edp_tools.cli import demo as demo_cli
 from edp_tools.cli import dev
+from edp_tools.cli import docs as docs_cli
 from edp_tools.cli import etl as etl_cli
 from edp_tools.cli import generate as generate_cli
 from edp_tools.cli import load as load_cli
@@ -34,6 +35,7 @@ app.add_typer(cdc_cli.app, name="cdc")
 app.add_typer(etl_cli.app, name="etl")
 app.add_typer(load_cli.app, name="load")
 app.add_typer(schemas_cli.app, name="schemas")
+app.add_typer(docs_cli.app, name="docs")
 app.command("generate")(generate_cli.generate)
 app.command("demo")(demo_cli.demo)
 
