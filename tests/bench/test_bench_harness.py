@@ -90,9 +90,9 @@ def test_markdown_shows_machine_pass_fail_and_unmeasured_bars() -> None:
         "i.s": Bar("i.s", "<", 1, unit="s"),
     }
     text = render_markdown(doc, bars, {})
-    assert "| `g.s` | 12.5 | s | < 60 s | pass | D |" in text
-    assert "| `h.s` | 90 | s | < 60 s | **FAIL** | D |" in text
-    assert "| `i.s` | — | s | < 1 s | not measured |  |" in text
+    assert "| `g.s` | (not explained) | 12.5 | s | < 60 s | pass | D |" in text
+    assert "| `h.s` | (not explained) | 90 | s | < 60 s | **FAIL** | D |" in text
+    assert "| `i.s` | (not explained) | — | s | < 1 s | not measured |  |" in text
     assert "Bars: 1 pass, 1 fail, 1 not measured." in text
     assert f"{machine_info()['cores']} cores" in text
 
@@ -108,9 +108,13 @@ def test_runner_writes_both_reports_and_keeps_old_keys(
     assert doc["figures"] == {"other.key": 7.0, "toyfast.ms": 3.0, "toyfast.ops": 1000.0,
                               "toyslow.ms": 25.0}  # fmt: skip
     assert set(doc["machine"]) == {"cpu", "cores", "ram_gib", "os", "python"}
+    assert all(len(v["before"].split()) == 3 for v in doc["load"].values())
     md = (tmp_path / "benchmarks.md").read_text()
-    assert "| `toyslow.ms` | 25 | ms | < 10 ms | **FAIL** |" in md
-    assert "| `toyfast.ms` | 3 | ms | < 10 ms | pass |" in md
+    assert "| `toyslow.ms` | (not explained) | 25 | ms | < 10 ms | **FAIL** |" in md
+    assert "| `toyfast.ms` | (not explained) | 3 | ms | < 10 ms | pass |" in md
+    # the machine's load average before and after each group is on record
+    assert set(doc["load"]) == {"toyfast", "toyslow"}
+    assert "## Machine load per benchmark group" in md
 
 
 def test_a_benchmark_returning_foreign_keys_fails_the_run(
@@ -200,3 +204,11 @@ def test_peak_rss_of_a_live_pid() -> None:
         proc.communicate(b"")
     with pytest.raises(EdpError):
         peak_rss_mib_of_pid(proc.pid)
+
+
+def test_every_registered_bar_key_is_explained() -> None:
+    from edp_tools.bench import all_bars
+    from edp_tools.bench.meanings import meaning
+
+    unexplained = sorted(key for key in all_bars() if meaning(key) is None)
+    assert not unexplained, f"add a line to edp_tools/bench/meanings.py for {unexplained}"

@@ -48,7 +48,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
 }
 # Modules of this package that are the harness itself, not benchmarks.
-_HARNESS_MODULES = frozenset({"__main__", "report", "rss", "runner"})
+_HARNESS_MODULES = frozenset({"__main__", "meanings", "report", "rss", "runner"})
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Bar:
     op: Op
     threshold: float
     unit: str = ""
-    source: str = ""  # where the bar comes from, e.g. "issue 2"
+    source: str = ""  # the requirement the bar comes from, e.g. "ingest latency SLO"
 
     def passes(self, value: float) -> bool:
         """Whether ``value`` meets the bar.

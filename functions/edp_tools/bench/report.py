@@ -23,6 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from edp_tools.bench import Bar
+from edp_tools.bench.meanings import meaning
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, e.g. ``0.42 0.37 0.30`` (a noisy run shows here)."""
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def machine_info() -> dict[str, Any]:
@@ -73,18 +82,26 @@ def merge(
     benchmark: str,
     machine: Mapping[str, Any],
     now: str,
+    load: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A new document: ``doc`` with ``figures`` (from ``benchmark``) written over it."""
+    """A new document: ``doc`` with ``figures`` (from ``benchmark``) written over it.
+
+    ``load`` is the machine's load average before and after the benchmark ran.
+    """
     merged_figures = dict(doc.get("figures", {}))
     measured = dict(doc.get("measured", {}))
+    loads = dict(doc.get("load", {}))
     for key, value in figures.items():
         merged_figures[key] = value
         measured[key] = {"date": now, "benchmark": benchmark}
+    if load is not None:
+        loads[benchmark] = dict(load)
     return {
         "machine": dict(machine),
         "date": now,
         "figures": dict(sorted(merged_figures.items())),
         "measured": dict(sorted(measured.items())),
+        "load": dict(sorted(loads.items())),
     }
 
 
@@ -112,8 +129,8 @@ def render_markdown(
         f"- **OS**: {machine.get('os', 'n/a')}",
         f"- **Python**: {machine.get('python', 'n/a')}",
         "",
-        "| key | value | unit | bar | result | measured |",
-        "| --- | ---: | --- | --- | --- | --- |",
+        "| key | what it measures | value | unit | bar | result | measured |",
+        "| --- | --- | ---: | --- | --- | --- | --- |",
     ]
     passed = failed = 0
     for key in sorted(set(figures) | set(bars)):
@@ -131,8 +148,10 @@ def render_markdown(
         else:
             shown, result = "—", "not measured"
         when = measured.get(key, {}).get("date", "")
+        what = meaning(key) or "(not explained)"
         lines.append(
-            f"| `{key}` | {shown} | {unit} | {bar.describe() if bar else ''} | {result} | {when} |"
+            f"| `{key}` | {what} | {shown} | {unit} | {bar.describe() if bar else ''} | "
+            f"{result} | {when} |"
         )
     lines += [
         "",
@@ -140,6 +159,22 @@ def render_markdown(
         f"{sum(1 for k in bars if k not in figures)} not measured.",
         "",
     ]
+    loads: Mapping[str, Mapping[str, str]] = doc.get("load", {})
+    if loads:
+        lines += [
+            "## Machine load per benchmark group",
+            "",
+            "Load averages (1, 5, 15 min) just before and just after each group ran: a figure "
+            "measured on a busy machine shows here.",
+            "",
+            "| group | before | after |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| `{name}` | {v.get('before', '')} | {v.get('after', '')} |"
+            for name, v in loads.items()
+        ]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edp.errors import ConfigError, EdpError
 from edp_tools.bench import Benchmark, all_bars, broken_modules, discover, select
-from edp_tools.bench.report import load, machine_info, merge, now_iso, write
+from edp_tools.bench.report import load, load_average, machine_info, merge, now_iso, write
 from edp_tools.bench.rss import run_with_peak_rss
 
 
@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[bench] WARNING {failure}", file=sys.stderr)
         failures = []
     for bench in selected:
-        print(f"[bench] {bench.name} ...", flush=True)
+        before = load_average()
+        print(f"[bench] {bench.name} ... (load average {before})", flush=True)
         try:
             figures = (
                 run_in_process(bench) if args.in_process else run_in_child(bench, args.timeout)
@@ -127,9 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
             failures.append(f"{bench.name}: {exc}")
             continue
+        after = load_average()
         for key, value in figures.items():
             print(f"[bench]   {key} = {value:g}", flush=True)
-        doc = merge(doc, figures, benchmark=bench.name, machine=machine, now=now_iso())
+        print(f"[bench]   (load average after: {after})", flush=True)
+        doc = merge(
+            doc,
+            figures,
+            benchmark=bench.name,
+            machine=machine,
+            now=now_iso(),
+            load={"before": before, "after": after},
+        )
         write(args.out, doc, all_bars(), _units())  # after each, so a later crash keeps it
     if not doc:
         doc = {"machine": machine, "date": now_iso(), "figures": {}, "measured": {}}

@@ -1,0 +1,93 @@
+# ruff: noqa: E501 - one line per key reads best as a table
+"""One line per benchmark key: what the figure measures (rendered into docs/benchmarks.md).
+
+Keys are matched exactly, then by ``fnmatch`` pattern (``etl.model.*.seconds``). A key without a
+line is shown as "(not explained)" so a new figure never goes unexplained unnoticed.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+MEANINGS: dict[str, str] = {
+    # traffic generator
+    "generate.day_seconds": "Wall time to generate one 2.84 M-event day and write it to DuckDB.",
+    "generate.day_events": "Events in the generated day.",
+    "generate.events_per_s": "Generation + write throughput.",
+    "generate.cpu_seconds": "CPU time of the generation (all threads).",
+    "generate.rss_mib": "Peak resident memory of the generating process.",
+    # ingest
+    "ingest.single.p99_ms": "Client-side p99 latency, one event per request at the seed's peak rate (open loop).",
+    "ingest.single.p50_ms": "Client-side median latency, one event per request at the peak rate.",
+    "ingest.single.rps": "Requests per second actually achieved in the single-event phase.",
+    "ingest.single.errors": "Requests answered with an error or not answered in the single-event phase.",
+    "ingest.single.lost": "Accepted events that never reached the events topic.",
+    "ingest.single.bare_p99_ms": "p99 of a bare functions-framework endpoint at the same rate, same run.",
+    "ingest.single.cpu_us_per_request": "CPU time of the server processes per single-event request.",
+    "ingest.batch.events_per_s": "Accepted events per second with batched requests (closed loop).",
+    "ingest.batch.rps": "Batched requests per second.",
+    "ingest.batch.errors": "Failed batched requests.",
+    "ingest.batch.bare_rps": "Requests per second of the bare endpoint with the same body.",
+    "ingest.batch.ratio_to_bare": "Ingest batched request rate divided by the bare endpoint's.",
+    "ingest.batch.cpu_us_per_event": "CPU time of the server processes per accepted event (batched).",
+    "ingest.telemetry.overhead_ratio": "Ingest p99 with metrics and tracing on, divided by off (same run).",
+    # stream load
+    "load.local.events_per_s": "Local loader drain rate, Pub/Sub emulator to DuckDB (batched messages).",
+    "load.local.events_per_s_single": "Local loader drain rate with one event per message.",
+    "load.freshness.p50_s": "Median time from publish to queryable in raw.user_events.",
+    "load.freshness.p99_s": "p99 time from publish to queryable in raw.user_events.",
+    "load.freshness.max_s": "Worst time from publish to queryable.",
+    "load.freshness.events": "Events timed in the freshness phase.",
+    # CDC
+    "cdc.lag.p50_s": "Median commit-to-raw lag of CDC changes at a steady transaction rate.",
+    "cdc.lag.p90_s": "p90 commit-to-raw lag.",
+    "cdc.lag.p99_s": "p99 commit-to-raw lag.",
+    "cdc.lag.max_s": "Worst commit-to-raw lag.",
+    "cdc.lag.achieved_tps": "Source transactions per second actually achieved.",
+    "cdc.burst.rss_mib": "Peak memory of the flusher draining a 200,000-change backlog.",
+    "cdc.burst.changes_per_s": "Drain rate of the backlog.",
+    "cdc.burst.seconds": "Time to drain the backlog.",
+    "cdc.refresh.bytes_per_run_1d": "Bytes one staging refresh reads with 1 day of change history.",
+    "cdc.refresh.bytes_per_run_30d": "Bytes one staging refresh reads with 30 days of change history.",
+    # daily ETL
+    "etl.day.seconds": "Wall time of the daily run (staging and every mart) over a 2.84 M-event day.",
+    "etl.day.cpu_seconds": "CPU time of that run (all threads).",
+    "etl.day.rss_mib": "Peak resident memory of the ETL process.",
+    "etl.day.engine_ratio": "Run time divided by the same SQL run straight in DuckDB (no runner).",
+    "etl.day.engine_seconds": "The same statements run straight in DuckDB.",
+    "etl.day.speedup_vs_seed": "504 s (the reference batch on BigQuery) divided by our run time.",
+    "etl.day.events": "Events in the day.",
+    "etl.day.staging_rows": "Rows in staging.user_events after the run.",
+    "etl.model.*.seconds": "Wall time of one model in the daily run.",
+    # demo
+    "demo.seconds": "Wall time of `edp demo` at the default size, end to end.",
+    "demo.events_sent": "Events the demo replayed over HTTP.",
+    "demo.freshness_p99_ms": "p99 publish-to-raw freshness during the demo's replay.",
+    "demo.cdc_lag_p99_ms": "p99 CDC commit-to-raw lag during the demo.",
+    # warehouse, bus, local stack
+    "warehouse.load_arrow.rows_per_s": "Arrow rows per second appended to a DuckDB file.",
+    "warehouse.insert_rows.rows_per_s": "Python dict rows per second through insert_rows.",
+    "warehouse.transpile_cached_us": "BigQuery -> DuckDB transpile of a cached statement.",
+    "warehouse.cpu_seconds": "CPU time of the warehouse benchmark.",
+    "bus.publish.msgs_per_s": "Messages per second published to the Pub/Sub emulator.",
+    "bus.pull.msgs_per_s": "Messages per second pulled from the emulator.",
+    "local.emulator_start_s": "Time to start the Pub/Sub emulator.",
+    "local.postgres_start_s": "Time to initdb and start the throwaway PostgreSQL.",
+}
+
+
+def meaning(key: str) -> str | None:
+    """The line for ``key``.
+
+    Example:
+        >>> meaning("etl.model.mart.dau.seconds")
+        'Wall time of one model in the daily run.'
+        >>> meaning("no.such.key") is None
+        True
+    """
+    if key in MEANINGS:
+        return MEANINGS[key]
+    for pattern, text in MEANINGS.items():
+        if "*" in pattern and fnmatchcase(key, pattern):
+            return text
+    return None
