@@ -34,7 +34,6 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -43,21 +42,19 @@ from typing import Any
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from edp.errors import EdpError
 from edp_tools.demo.collect import (
     Accounting,
     ReportData,
     accounting,
-    cdc_lag_ms,
     collect,
     live_distinct_count,
-    percentiles,
-    recent_freshness_ms,
 )
 from edp_tools.demo.config import DemoConfig
 from edp_tools.demo.etl import EtlOutcome, run_daily_etl
+from edp_tools.demo.panel import LagPanel, Phases
+from edp_tools.demo.probes import drain_count, pg_lsn
 from edp_tools.demo.render import RunFacts, headline, render_html, render_markdown
 from edp_tools.demo.replay import Replayer
 from edp_tools.demo.stack import IN_PROCESS, build_stack
@@ -96,58 +93,13 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise StopRequestedError(signal.Signals(signum).name)
 
 
-class _Phases:
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        self.console.print(f"[bold cyan]▶ {name}[/bold cyan]")
-        yield
-        self.seconds[name] = time.monotonic() - started
-        self.console.print(f"  [green]✓[/green] {name} ({self.seconds[name]:.1f} s)")
-
-
-def _pg_lsn(dsn: str, sql: str, *args: Any) -> Any:
-    import psycopg2
-
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            row = cur.fetchone()
-        return row[0] if row else None
-    finally:
-        conn.close()
-
-
-def _drain_count(subscription: str) -> int:
-    """Pull (and ack) everything on ``subscription``; returns how many messages there were."""
-    from edp.bus.messages import ack, pull
-
-    total = 0
-    empty = 0
-    while empty < 3:
-        got = pull(subscription, max_messages=100)
-        if not got:
-            empty += 1
-            time.sleep(0.2)
-            continue
-        empty = 0
-        total += len(got)
-        ack(subscription, got)
-    return total
-
-
 class DemoRunner:
     """One demo run (see the module docstring); :meth:`run` returns the result."""
 
     def __init__(self, config: DemoConfig, console: Console | None = None) -> None:
         self.cfg = config
         self.console = console or Console(stderr=True)
-        self.phase = _Phases(self.console)
+        self.phase = Phases(self.console)
         self._threads: list[Any] = []
         self.notes: list[str] = []
 
@@ -274,7 +226,7 @@ class DemoRunner:
             self._replay(replayer, loader, flusher, shop, lo)
         shop.stop()
         self._threads.remove(shop)
-        end_lsn = _pg_lsn(shop_dsn, "SELECT pg_current_wal_lsn()::text")
+        end_lsn = pg_lsn(shop_dsn, "SELECT pg_current_wal_lsn()::text")
 
         with self.phase("wait for the stream load and CDC to catch up"):
             self._catch_up(
@@ -289,7 +241,7 @@ class DemoRunner:
         from edp.cdc.staging import refresh_staging
 
         refresh_staging(self.wh)
-        bad_messages = _drain_count(settings.subscription_bad_events_archive)
+        bad_messages = drain_count(settings.subscription_bad_events_archive)
         self.wh.close()
         self.wh = None
 
@@ -362,7 +314,7 @@ class DemoRunner:
         thread = threading.Thread(target=replayer.run, name="demo-replay", daemon=True)
         self._threads.append(replayer)
         thread.start()
-        lag = _LagPanel()
+        lag = LagPanel()
         with Live(Group(progress, lag.table()), console=self.console, refresh_per_second=4) as live:
             while thread.is_alive():
                 thread.join(0.5)
@@ -412,7 +364,7 @@ class DemoRunner:
                 stream_done = have >= want
                 if not cdc_done:
                     cdc_done = bool(
-                        _pg_lsn(
+                        pg_lsn(
                             shop_dsn,
                             "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
                             "WHERE slot_name = %s",
@@ -583,51 +535,3 @@ class DemoRunner:
         }
         (out / "report.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         return DemoResult(report, summary, acc, data, facts, headline(data, acc, facts))
-
-
-def _p50_p99(values: list[float], what: str) -> str:
-    if not values:
-        return f"no {what} in the last 10 s"
-    p50, p99 = percentiles(values)
-    return f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms ({len(values):,} {what})"
-
-
-class _LagPanel:
-    """The live numbers under the replay's progress bar."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, str] = {}
-        self._last_query = 0.0
-
-    def sample(  # noqa: PLR0917 - the pieces it watches
-        self,
-        wh: Any,
-        replayer: Replayer,
-        loader: LoaderThread,
-        flusher: CdcFlushThread,
-        shop: ShopThread,
-        lo: dt.datetime,
-    ) -> None:
-        s = replayer.stats
-        backlog = max(0, s.accepted - loader.rows_loaded - loader.duplicates)
-        self.rows["ingest"] = (
-            f"{s.accepted:,} accepted, {s.refused:,} refused, {s.unanswered:,} unanswered"
-        )
-        self.rows["stream load"] = f"{loader.rows_loaded:,} rows in raw, backlog ~{backlog:,}"
-        self.rows["shop (PostgreSQL)"] = f"{sum(shop.actions.values()):,} transactions"
-        self.rows["CDC flush"] = f"{flusher.rows_written:,} changes in raw.cdc_*"
-        now = time.monotonic()
-        if now - self._last_query >= 2.0:
-            self._last_query = now
-            since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)
-            with contextlib.suppress(EdpError):
-                fresh = recent_freshness_ms(wh, since, lo)
-                self.rows["stream freshness (10 s)"] = _p50_p99(fresh, "rows loaded")
-                lag = [v for vs in cdc_lag_ms(wh, since).values() for v in vs]
-                self.rows["CDC lag (10 s)"] = _p50_p99(lag, "changes flushed")
-
-    def table(self) -> Table:
-        table = Table(show_header=False, box=None, padding=(0, 2))
-        for key, value in self.rows.items():
-            table.add_row(f"    [dim]{key}[/dim]", value)
-        return table
