@@ -33,7 +33,7 @@ LOADED = re.compile(r"loaded (\d+) rows so far")
 
 
 def _start(log: Path, env: dict[str, str], subscription: str, idle_s: float | None) -> Any:
-    argv = [sys.executable, "-m", "edp.load", "run", "--subscription", subscription,
+    argv = [sys.executable, "-m", "edp_tools.load", "run", "--subscription", subscription,
             "--no-ensure-topology", "--workers", "2"]  # fmt: skip
     if idle_s is not None:
         argv += ["--exit-when-idle", str(idle_s)]
@@ -126,7 +126,7 @@ def test_sigterm_to_the_process_group_flushes_acks_and_leaves_no_process(
     warehouse.close()
 
     log = tmp_path / "loader.log"
-    argv = [sys.executable, "-m", "edp.load", "run", "--subscription", name,
+    argv = [sys.executable, "-m", "edp_tools.load", "run", "--subscription", name,
             "--no-ensure-topology"]  # fmt: skip
     with log.open("ab") as handle:
         proc = subprocess.Popen(

@@ -228,7 +228,7 @@ def test_share_warehouse_lets_another_process_use_the_duckdb_file(
     warehouse.close()
     log = (tmp_path / "loader.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edp.load", "run", "--subscription", channel.name,
+        [sys.executable, "-m", "edp_tools.load", "run", "--subscription", channel.name,
          "--no-ensure-topology", "--share-warehouse", "--exit-when-idle", "2"],
         env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
