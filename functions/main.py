@@ -10,7 +10,7 @@ from __future__ import annotations
 import flask as _flask
 import functions_framework as _ff
 
-# --- ingest (issue 3) -------------------------------------------------------------------------
+# --- ingest ---------------------------------------------------------------------------
 
 
 @_ff.http
@@ -29,7 +29,7 @@ def ingest(request: _flask.Request) -> _flask.Response:
         return app.full_dispatch_request()
 
 
-# --- daily ETL (issue 6) ----------------------------------------------------------------------
+# --- daily ETL ------------------------------------------------------------------------
 @_ff.http
 def etl(request: _flask.Request) -> _flask.Response:
     """Daily ETL (HTTP, called by workflows/daily_etl.yaml): run a model or layer for a date.
@@ -42,7 +42,7 @@ def etl(request: _flask.Request) -> _flask.Response:
     return handle(request)
 
 
-# --- CDC flush (issue 5) ----------------------------------------------------------------------
+# --- CDC flush ------------------------------------------------------------------------
 @_ff.http
 def cdc_flush(request: _flask.Request) -> _flask.Response:
     """CDC flush (HTTP, Cloud Scheduler every minute): pull Debezium changes for up to

@@ -61,7 +61,7 @@ locals {
     bigquery-daily-cost = {
       severity = "WARNING"
       duration = "0s"
-      doc      = "BigQuery on-demand spend over the last 24 h exceeds $${var.alerting.daily_bigquery_cost_usd} (the seed's incident: a query without a partition filter)."
+      doc      = "BigQuery on-demand spend over the last 24 h exceeds $${var.alerting.daily_bigquery_cost_usd} (typically a query without a partition filter)."
       query    = "sum(increase(bigquery_googleapis_com:query_scanned_bytes_billed{monitored_resource=\"global\"}[1d])) / 1099511627776 * ${var.alerting.bigquery_usd_per_tib} > ${var.alerting.daily_bigquery_cost_usd}"
     }
   }

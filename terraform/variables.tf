@@ -181,7 +181,7 @@ variable "node_pools" {
 }
 
 variable "alerting" {
-  description = "Alert thresholds (MISSION: error rate > 5 % for 5 min, freshness > 30 min, restarts > 3/h, cost alert at $25/day)."
+  description = "Alert thresholds (error rate > 5 % for 5 min, freshness > 30 min, restarts > 3/h, cost alert at $25/day)."
   type = object({
     ingest_error_rate       = optional(number, 0.05)
     freshness_minutes       = optional(number, 30)

@@ -4,7 +4,7 @@ Every knob of the platform is a field here, so the README's configuration table,
 env blocks and the code cannot disagree (a test checks the README lists every variable).
 Names are ``EDP_<FIELD>`` unless an alias says otherwise (Google's own variables such as
 ``GOOGLE_CLOUD_PROJECT`` and ``PUBSUB_EMULATOR_HOST`` keep their usual names, and the CDC flush
-knobs keep the names the seed used).
+knobs keep their historical names).
 
 Example:
     >>> from edp.settings import Settings
@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     )
     maximum_bytes_billed: int = Field(
         50 * 1024**3,
-        description="Per-query cap on bytes billed (the seed's cost incident).",
+        description="Per-query cap on bytes billed (a runaway scan fails instead of billing).",
         json_schema_extra=_TERRAFORM,
     )
 

@@ -69,7 +69,7 @@ def test_generate_benchmark_is_discovered_with_its_bar() -> None:
     found = bench.discover()
     assert "generate" in found
     assert found["generate"].bars[0] == Bar(
-        "generate.day_seconds", "<", 60, unit="s", source="issue 2"
+        "generate.day_seconds", "<", 60, unit="s", source="generator throughput"
     )
 
 

@@ -1,4 +1,4 @@
-"""The generated traffic looks like the seed's shop: volume, funnel, CVR, seasonality, users."""
+"""The generated traffic looks like the reference shop: volume, funnel, CVR, seasonality, users."""
 
 from __future__ import annotations
 

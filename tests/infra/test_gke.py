@@ -1,5 +1,5 @@
 """Static checks of gke/: every overlay renders with kustomize, validates against the Kubernetes
-schemas of the target version, passes checkov, and keeps the MISSION's operational figures
+schemas of the target version, passes checkov, and keeps the platform's operational figures
 (HPA 2 -> 10 on CPU 70 % and 1,000 RPS per pod, Debezium single replica with 60 s grace, Flink on
 the tainted spot pool with the Beam worker-pool sidecar)."""
 
@@ -110,7 +110,7 @@ def test_checkov_dockerfiles(infra_bin: Path) -> None:
     _assert_clean(_checkov(infra_bin, ["-d", "gke/images", "--framework", "dockerfile"]))
 
 
-def test_collector_autoscaling_matches_the_mission(rendered_overlays: dict[str, Path]) -> None:
+def test_collector_autoscaling_matches_the_requirements(rendered_overlays: dict[str, Path]) -> None:
     docs = _docs(rendered_overlays["prod"])
     hpa = _one(docs, "HorizontalPodAutoscaler", "event-collector")["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)

@@ -6,7 +6,7 @@ HTTP function every minute; each call runs a synchronous-pull loop for up to
 push delivers one message per HTTP request and counts the 2xx as the ack, so rows could not be
 batched (100 rows -> 100 streaming inserts) and the ack could not wait for a batched write.
 Synchronous pull gives batches, an explicit ack after the write, and memory bounded by the
-batch size whatever the backlog (the seed's flusher was OOM-killed at peak). The next scheduler
+batch size whatever the backlog (an unbounded flusher is OOM-killed at peak). The next scheduler
 tick starts within ~10 s of the previous run ending, so the lag stays within the 10 s SLA; runs
 that overlap are harmless because writes are idempotent.
 

@@ -3,7 +3,7 @@
 Locally the metrics are exposed as Prometheus text (``prometheus_text()``, served at
 ``/metrics`` by the local servers); in GCP they go to Cloud Monitoring through the OTel Cloud
 Monitoring exporter. Code only ever asks for a meter and creates instruments with the names of
-the MISSION's metric list (``events_received_total``, ``request_latency_seconds``, ...).
+the platform's metric list (``events_received_total``, ``request_latency_seconds``, ...).
 
 Example:
     >>> counter = get_meter("edp.example").create_counter("example_total")

@@ -8,7 +8,8 @@
   (:func:`edp.warehouse.dialect.to_bigquery`; the text is untouched when names do not change),
   every ``dataset.table`` is checked against the catalogue, and only the parameters a statement
   uses are sent, typed from their Python values (:func:`query_parameter`).
-- Every query carries ``maximum_bytes_billed`` from settings (the seed's cost incident).
+- Every query carries ``maximum_bytes_billed`` from settings (a runaway scan fails instead
+  of billing).
 - Streaming inserts use ``insertAll`` with the caller's ``row_ids`` as insertIds (BigQuery's
   best-effort dedup); batch loads (:meth:`BigQueryWarehouse.load_arrow`) are NDJSON load jobs,
   so REPEATED RECORD, JSON and TIMESTAMP columns load exactly as ``insert_rows`` writes them.

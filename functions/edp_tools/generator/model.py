@@ -2,21 +2,21 @@
 
 All the numbers that shape the data live here, each with the reason for its value:
 
-- **Volume**: 2.84 M events on an average day (the seed's figure) times ``scale``, times a
+- **Volume**: 2.84 M events on an average day (the reference shop's figure) times ``scale``, times a
   weekday factor, times a small day-to-day noise (so volume z-scores are not degenerate).
 - **Daily seasonality** (KST): hourly arrival weights whose quietest hour (04-06 KST) is
-  1/17.35 of the busiest (21 KST) — the seed's night ~68 RPS vs peak ~1,180 RPS swing.
-  The seed's *absolute* RPS figures cannot hold at 2.84 M events/day (68 events/s for 24 h
+  1/17.35 of the busiest (21 KST) — the reference night ~68 RPS vs peak ~1,180 RPS swing.
+  The reference *absolute* RPS figures cannot hold at 2.84 M events/day (68 events/s for 24 h
   alone is 5.9 M); at the default volume the hourly rates run from 4.4 events/s (04 KST) to
   75.6 events/s (21 KST), mean 32.9; the swing is kept and the absolute rates scale with
-  ``scale`` (``--scale 15.6`` gives the seed's 68 and 1,180 events/s, i.e. 44 M events/day).
+  ``scale`` (``--scale 15.6`` gives the reference 68 and 1,180 events/s, i.e. 44 M events/day).
 - **Weekly seasonality**: Sunday/Monday busiest, Friday quietest (Korean shopping pattern).
 - **Users**: a population that signs up at a steady rate (``NEW_USERS_PER_M_EVENTS`` per day
   per million events) for ``HISTORY_DAYS`` before the first generated day and every generated
   day; each has a fixed heavy-tailed propensity and a home platform; the chance of returning
   decays with account age as ``age ** -RETENTION_DECAY`` — this gives real retention cohorts.
 - **Funnel**: step probabilities calibrated so the user-level 7-day CVR (purchasers / users
-  seen) is ~12 % (the seed's figure); see ``tests/generator``.
+  seen) is ~12 % (the reference figure); see ``tests/generator``.
 
 Example:
     >>> profile = minute_profile()

@@ -23,7 +23,14 @@ class StreamLoader(Component):
         self.proc = ctx.spawn(
             self.name,
             # Per-batch DuckDB handle: the served cdc_flush / etl functions write the same file.
-            [sys.executable, "-m", "edp_tools.load", "run", "--no-ensure-topology", "--share-warehouse"],
+            [
+                sys.executable,
+                "-m",
+                "edp_tools.load",
+                "run",
+                "--no-ensure-topology",
+                "--share-warehouse",
+            ],
         )
         proc = self.proc
         proc.wait_ready(lambda: "loader ready" in proc.log_tail(), timeout=120)
