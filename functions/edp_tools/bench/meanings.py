@@ -17,7 +17,7 @@ MEANINGS: dict[str, str] = {
     "generate.cpu_seconds": "CPU time of the generation (all threads).",
     "generate.rss_mib": "Peak resident memory of the generating process.",
     # ingest
-    "ingest.single.p99_ms": "Client-side p99 latency, one event per request at the seed's peak rate (open loop).",
+    "ingest.single.p99_ms": "Client-side p99 latency, one event per request at the 1,180 RPS peak rate (open loop).",
     "ingest.single.p50_ms": "Client-side median latency, one event per request at the peak rate.",
     "ingest.single.rps": "Requests per second actually achieved in the single-event phase.",
     "ingest.single.errors": "Requests answered with an error or not answered in the single-event phase.",

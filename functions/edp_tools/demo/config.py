@@ -1,8 +1,9 @@
 """What a demo run does: its size, its timeline and where it writes.
 
 Sizes trade depth for time on a 2-core laptop. ``scale`` is the generator's (1.0 = the
-reference shop's ~2.84 M events a day); every day, history and live, uses the same scale and the same user
-population, so DAU, retention and funnels run on continuously through the replayed day.
+reference shop's ~2.84 M events a day); every day, history and live, uses the same scale and
+the same user population, so DAU, retention and funnels run on continuously through the
+replayed day.
 
 Example:
     >>> cfg = DemoConfig.for_size("small", today=date(2026, 11, 27))
