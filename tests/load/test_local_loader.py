@@ -360,3 +360,22 @@ def test_a_row_the_warehouse_refuses_is_dead_lettered_not_retried_forever(
     assert all("constraint" in e["reason"].lower() and e["payload"] for e in errors)
     assert loader.stats.write_failures == 0
     assert channel.backlog_empty()
+
+
+def test_a_message_twice_in_one_commit_is_dead_lettered_once(
+    warehouse: Warehouse, channel: Channel
+) -> None:
+    """A bad line redelivered while its first copy is still in flight (the ack deadline passed
+    on a busy machine) can land in the same commit twice: one row in the errors table."""
+    from edp.load.transforms import DeadLetter
+
+    loader = _loader(warehouse, channel)
+    first = DeadLetter("parse_error", "not JSON", "{", "m-42", 3, 0)
+    again = DeadLetter("parse_error", "not JSON", "{", "m-42", 3, 0)
+    other = DeadLetter("parse_error", "not JSON", "{", "m-42", 4, 0)
+    assert [d.error_id for d in loader._fresh_dead_letters([first, again, other])] == [
+        "m-42:3",
+        "m-42:4",
+    ]
+    loader._errors.remember(["m-42:4"])
+    assert [d.error_id for d in loader._fresh_dead_letters([again, other])] == ["m-42:3"]

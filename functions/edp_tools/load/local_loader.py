@@ -441,6 +441,16 @@ class LocalLoader:
             self._commit(pending)
         return bool(pending)
 
+    def _fresh_dead_letters(self, dead: list[DeadLetter]) -> list[DeadLetter]:
+        """Dead letters not written before, each once: a message redelivered while its first
+        copy was still in flight (ack deadline passed on a busy machine) can sit twice in one
+        commit, and both copies carry the same error_id."""
+        fresh: dict[str, DeadLetter] = {}
+        for letter in dead:
+            if letter.error_id not in self._errors:
+                fresh.setdefault(letter.error_id, letter)
+        return list(fresh.values())
+
     def _commit(self, pending: list[WorkerBatch]) -> None:
         tables = [item.rows for item in pending if item.rows.num_rows]
         rows = pa.concat_tables(tables) if tables else self.mapper.to_arrow([])
@@ -449,9 +459,7 @@ class LocalLoader:
         ids = rows.column("event_id").to_pylist()
         keep = self._events.keep_mask(ids)
         kept = rows if all(keep) else rows.filter(pa.array(keep, pa.bool_()))
-        fresh_dead = (
-            [d for d in dead if d.error_id not in self._errors] if self._error_id_column else dead
-        )
+        fresh_dead = self._fresh_dead_letters(dead) if self._error_id_column else dead
         loaded_at_us = now_micros()
         if self._loaded_at_index >= 0:
             column = pa.array([loaded_at_us] * kept.num_rows, pa.timestamp("us", tz="UTC"))
