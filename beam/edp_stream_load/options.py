@@ -117,6 +117,12 @@ class StreamLoadOptions(PipelineOptions):
             "at-least-once (see sinks.py).",
         )
         parser.add_argument(
+            "--detach",
+            action="store_true",
+            default=False,
+            help="Return once the job is submitted instead of waiting for it (submit Job).",
+        )
+        parser.add_argument(
             "--submit_once",
             action="store_true",
             default=False,

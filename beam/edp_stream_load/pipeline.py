@@ -126,6 +126,6 @@ def run(argv: Sequence[str] | None = None, *, wait: bool = True) -> Any:
     pipeline = beam.Pipeline(options=options)
     build(pipeline, options)
     result = pipeline.run()
-    if wait:
+    if wait and not options.view_as(StreamLoadOptions).detach:
         result.wait_until_finish()
     return result
