@@ -13,7 +13,6 @@
 # The Dataflow image (SDK container + Flex Template launcher) is beam/dataflow.Dockerfile.
 
 ARG BEAM_VERSION=2.77.0
-ARG FLINK_IMAGE=flink:1.19.2-java17
 
 FROM python:3.11.11-slim-bookworm AS wheels
 ARG BEAM_VERSION
@@ -35,7 +34,7 @@ RUN mkdir -p /opt/beam/jars \
 
 FROM apache/beam_java17_sdk:${BEAM_VERSION} AS javasdk
 
-FROM ${FLINK_IMAGE} AS flink
+FROM flink:1.19.2-java17 AS flink
 # Beam's Java SDK harness (boot + jars) for --defaultEnvironmentType=PROCESS, command
 # /opt/apache/beam/boot: the TaskManager starts it as a child process.
 COPY --from=javasdk /opt/apache/beam /opt/apache/beam
