@@ -272,3 +272,18 @@ variable "gke_security_group" {
   type        = string
   default     = null
 }
+
+variable "stream_load" {
+  description = "Where the Beam stream-load job runs: flink (the GKE session cluster, gke/base/flink) or dataflow (a Flex Template job created here), plus the Dataflow worker shape."
+  type = object({
+    runner                   = optional(string, "flink")
+    dataflow_max_workers     = optional(number, 3)
+    dataflow_machine_type    = optional(string, "n2-standard-2")
+    allowed_lateness_seconds = optional(number, 604800)
+  })
+  default = {}
+  validation {
+    condition     = contains(["flink", "dataflow"], var.stream_load.runner)
+    error_message = "stream_load.runner is flink or dataflow."
+  }
+}

@@ -4,9 +4,10 @@
   (``TaggedOutput`` ``dead_letters``), with Beam counters;
 - :class:`WindowByPublishTime` - fixed windows on the element timestamp (the Pub/Sub publish
   time), early panes every few seconds, late panes for data within the allowed lateness;
-- :class:`DedupByEventId` - drops repeats of an event_id inside a window (+ lateness) with a
-  stateful DoFn keyed by ``hash(event_id) % shards`` and a timer that clears the state when the
-  window can no longer receive data;
+- :class:`DedupByEventId` - drops repeats of an event_id inside a window (+ lateness): rows are
+  batched per ``hash(event_id) % shards`` and window within a bundle, and a stateful DoFn keeps
+  an index of the window's ids per shard (work per row O(1), see :class:`FirstPerEventIdFn`),
+  cleared by a timer when the window can no longer receive data;
 - :class:`MicroBatch` - groups rows per shard and pane (what a sink writes at once).
 
 Windows are on **publish time**, not event time: a phone that was offline for a day must not
@@ -17,19 +18,21 @@ staging and the marts.
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.coders import StrUtf8Coder
+from apache_beam.coders import BytesCoder
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import SetStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from edp.contracts.catalog import load_catalog
 from edp.load.transforms import (
@@ -151,48 +154,135 @@ class WindowByPublishTime(beam.PTransform):  # type: ignore[misc]
         )
 
 
-_SEEN = SetStateSpec("seen", StrUtf8Coder())
-_GC = TimerSpec("gc", TimeDomain.WATERMARK)
+# One bag element per accepted batch: the ids it let through, newline-joined. A bytes chunk
+# is one object to the SDK's state cache (which measures every cached value), so appending a
+# chunk costs the same however many ids the shard already holds.
+_SEEN = BagStateSpec("seen_ids", BytesCoder())
+_EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 _SEEN_PARAM = beam.DoFn.StateParam(_SEEN)
-_GC_PARAM = beam.DoFn.TimerParam(_GC)
+_EXPIRE_PARAM = beam.DoFn.TimerParam(_EXPIRE)
+# Ids kept decoded in memory per DoFn instance (across bundles); beyond it, the least recently
+# used (shard, window) indexes are dropped and rebuilt from state when they are needed again.
+MEMO_MAX_IDS = 1_000_000
 
 
-class DedupFn(beam.DoFn):
-    """Keeps the first row of each event_id per (shard, window); state dies with the window.
+class BatchPerShardFn(beam.DoFn):
+    """Rows -> ``(shard, rows)``: one batch per dedup shard and window of each bundle.
 
-    Keyed by shard rather than by event_id: per-event_id keys make the local runner scan every
-    key on each tick (measured 86 % CPU), and on Dataflow/Flink one key per event means one
-    state cell and one timer per event. A shard's ``SetState`` holds the ids of one window only,
-    and the ``gc`` timer clears it at window end + allowed lateness (Flink and Dataflow drop
-    later data themselves; the local runner would not).
+    Stateless: it only buffers within a bundle and flushes in ``finish_bundle``, so the stateful
+    step below touches its state once per batch instead of once per row.
+    """
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+        self._buffer: dict[tuple[int, Any], list[dict[str, Any]]] = {}
+
+    def start_bundle(self) -> None:
+        self._buffer = {}
+
+    def process(self, row: dict[str, Any], win: Any = beam.DoFn.WindowParam) -> None:
+        key = (shard_of(row["event_id"], self.shards), win)
+        self._buffer.setdefault(key, []).append(row)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for (shard, win), rows in self._buffer.items():
+            yield WindowedValue((shard, rows), win.max_timestamp(), [win])
+        self._buffer = {}
+
+
+class _SeenIndex:
+    """Decoded ids of one (shard, window) and how many state chunks they cover."""
+
+    __slots__ = ("chunks", "ids")
+
+    def __init__(self, ids: set[str], chunks: int) -> None:
+        self.ids = ids
+        self.chunks = chunks
+
+
+class FirstPerEventIdFn(beam.DoFn):
+    """Keeps the first row of each event_id per window; the state dies with the window.
+
+    State per (shard, window): a bag of id chunks (one per accepted batch). Per batch the DoFn
+    reads the bag once, checks each row against an in-memory index of the ids (rebuilt from the
+    bag only when the number of chunks differs from what the index covers: a new worker, an
+    evicted index, a key moved between workers) and appends one chunk of the new ids. Work per
+    row is O(1); per batch O(number of chunks). A watermark timer at window end + allowed
+    lateness clears the state (Flink and Dataflow drop later data themselves; the local runner
+    would not).
     """
 
     SEEN = _SEEN
-    GC = _GC
+    EXPIRE = _EXPIRE
 
     def __init__(self, allowed_lateness_s: int) -> None:
         self.allowed_lateness_s = allowed_lateness_s
         self.duplicates = Metrics.counter(NAMESPACE, "duplicates")
+        self._memo: OrderedDict[tuple[int, Any], _SeenIndex] = OrderedDict()
+        self._memo_ids = 0
+
+    def setup(self) -> None:
+        self._memo = OrderedDict()
+        self._memo_ids = 0
 
     def process(
         self,
-        element: tuple[int, dict[str, Any]],
+        element: tuple[int, list[dict[str, Any]]],
         win: Any = beam.DoFn.WindowParam,
         seen: Any = _SEEN_PARAM,
-        gc: Any = _GC_PARAM,
+        expire: Any = _EXPIRE_PARAM,
     ) -> Iterator[dict[str, Any]]:
-        _, row = element
-        event_id = row["event_id"]
-        gc.set(win.max_timestamp() + Duration(seconds=self.allowed_lateness_s))
-        if event_id in seen.read():
-            self.duplicates.inc()
-            return
-        seen.add(event_id)
-        yield row
+        shard, rows = element
+        chunks = list(seen.read())
+        if not chunks:
+            expire.set(win.max_timestamp() + Duration(seconds=self.allowed_lateness_s))
+        index = self._index((shard, win), chunks)
+        new: list[str] = []
+        for row in rows:
+            event_id = row["event_id"]
+            if event_id in index.ids:
+                self.duplicates.inc()
+                continue
+            index.ids.add(event_id)
+            new.append(event_id)
+            yield row
+        if new:
+            seen.add("\n".join(new).encode())
+            index.chunks += 1
+            self._memo_ids += len(new)
+            self._evict()
 
-    @on_timer(_GC)
-    def expire(self, seen: Any = _SEEN_PARAM) -> None:
+    def _index(self, key: tuple[int, Any], chunks: list[bytes]) -> _SeenIndex:
+        index = self._memo.get(key)
+        if index is not None and index.chunks == len(chunks):
+            self._memo.move_to_end(key)
+            return index
+        ids: set[str] = set()
+        for chunk in chunks:
+            ids.update(chunk.decode().split("\n"))
+        if index is not None:
+            self._memo_ids -= len(index.ids)
+        index = self._memo[key] = _SeenIndex(ids, len(chunks))
+        self._memo.move_to_end(key)
+        self._memo_ids += len(ids)
+        return index
+
+    def _evict(self) -> None:
+        while self._memo_ids > MEMO_MAX_IDS and len(self._memo) > 1:
+            _, oldest = self._memo.popitem(last=False)
+            self._memo_ids -= len(oldest.ids)
+
+    @on_timer(_EXPIRE)
+    def expire(
+        self,
+        key: Any = beam.DoFn.KeyParam,
+        win: Any = beam.DoFn.WindowParam,
+        seen: Any = _SEEN_PARAM,
+    ) -> None:
         seen.clear()
+        dropped = self._memo.pop((key, win), None)
+        if dropped is not None:
+            self._memo_ids -= len(dropped.ids)
 
 
 class DedupByEventId(beam.PTransform):  # type: ignore[misc]
@@ -204,11 +294,14 @@ class DedupByEventId(beam.PTransform):  # type: ignore[misc]
         self.allowed_lateness_s = allowed_lateness_s
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        shards = self.shards
         return (
             rows
-            | "KeyByShard" >> beam.Map(lambda row: (shard_of(row["event_id"], shards), row))
-            | "FirstPerEventId" >> beam.ParDo(DedupFn(self.allowed_lateness_s))
+            # An int key: a deterministic coder, as keyed state requires.
+            | "BatchPerShard"
+            >> beam.ParDo(BatchPerShardFn(self.shards)).with_output_types(
+                tuple[int, list[dict[str, Any]]]
+            )
+            | "FirstPerEventId" >> beam.ParDo(FirstPerEventIdFn(self.allowed_lateness_s))
         )
 
 

@@ -4,13 +4,10 @@ the worker-pool environment, Dataflow the native read; the BigQuery sink's row s
 from __future__ import annotations
 
 import pytest
-from apache_beam.io.external.gcp.pubsub import ReadFromPubSub as XlangRead
 from apache_beam.io.gcp.pubsub import ReadFromPubSub as NativeRead
 from apache_beam.options.pipeline_options import (
-    FlinkRunnerOptions,
     GoogleCloudOptions,
     PipelineOptions,
-    PortableOptions,
     StandardOptions,
 )
 from apache_beam.utils.timestamp import Timestamp
@@ -18,7 +15,6 @@ from edp_stream_load.options import (
     LOCAL_STREAMING_RUNNER,
     StreamLoadOptions,
     dataflow_argv,
-    flink_argv,
     parse,
     use_xlang_pubsub,
 )
@@ -44,32 +40,6 @@ def test_runners_that_download_prism_are_refused(runner: str) -> None:
 def test_subscription_is_required() -> None:
     with pytest.raises(ValueError, match="subscription"):
         parse(["--runner=BundleBasedDirectRunner"])
-
-
-def test_flink_argv_uses_the_worker_pool_sidecar_and_the_xlang_read() -> None:
-    argv = flink_argv(
-        job_endpoint="flink-jobserver:8099",
-        subscription="projects/p/subscriptions/events-loader",
-        expansion_service="localhost:8097",
-    )
-    options = parse(argv)
-    portable = options.view_as(PortableOptions)
-    assert options.view_as(StandardOptions).runner == "PortableRunner"
-    assert portable.environment_type == "EXTERNAL"
-    assert portable.environment_config == "localhost:50000"
-    assert portable.job_endpoint == "flink-jobserver:8099"
-    assert options.view_as(FlinkRunnerOptions).parallelism == 2
-    # Not a Python option: the portable runner passes it on to the Flink job server as is.
-    assert options.get_all_options(retain_unknown_options=True)["checkpointing_interval"] in (
-        30_000,
-        "30000",
-    )
-    assert options.view_as(StandardOptions).streaming
-    assert use_xlang_pubsub(options)
-    read = read_events(options)
-    assert isinstance(read, XlangRead)
-    assert read.expansion_service == "localhost:8097"
-    assert read.params.with_attributes
 
 
 @pytest.mark.parametrize("runner", ["FlinkRunner", "PortableRunner"])

@@ -16,9 +16,14 @@ from apache_beam.testing import test_pipeline, test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
-from edp_stream_load.options import StreamLoadOptions
+from edp_stream_load.options import REPLAY_HORIZON_S, StreamLoadOptions
 from edp_stream_load.pipeline import LoadEvents
-from edp_stream_load.transforms import DEAD_LETTERS, MicroBatch, ParseEvents
+from edp_stream_load.transforms import (
+    DEAD_LETTERS,
+    FirstPerEventIdFn,
+    MicroBatch,
+    ParseEvents,
+)
 
 from edp.load.samples import enriched_event, invalid_line
 
@@ -234,3 +239,77 @@ def test_shard_is_stable_and_in_range(shards: int) -> None:
     assert shard_of(_id(7), shards) == shard_of(_id(7), shards)
     if shards > 1:
         assert len(values) > 1
+
+
+DAY_S = 24 * 3600
+
+
+def _written_ids(rows: beam.PCollection) -> beam.PCollection:
+    # Through MicroBatch (the sink's GroupByKey), where a runner drops data beyond the lateness.
+    return rows | MicroBatch(shards=2) | beam.FlatMap(lambda batch: [r["event_id"] for r in batch])
+
+
+def test_replay_with_old_publish_times_is_loaded_exactly_once() -> None:
+    # A Pub/Sub seek back two days redelivers messages with their original publish times, two
+    # days behind the watermark: the ones already loaded are dropped as duplicates, the one that
+    # never made it (5) is loaded once, a repeat inside the replay too - within the 7-day horizon.
+    stream = (
+        test_stream.TestStream()
+        .advance_watermark_to(BASE)
+        .add_elements([_at(10, 1, 2), _at(70, 3)])
+        .advance_watermark_to(BASE + 2 * DAY_S)  # two days of live traffic later
+        .add_elements([_at(2 * DAY_S, 4)])
+        .add_elements([_at(10, 1, 2), _at(11, 5), _at(70, 3), _at(12, 5)])  # the replay
+        .advance_watermark_to_infinity()
+    )
+    with _streaming_pipeline() as p:
+        options = _options(allowed_lateness_seconds=REPLAY_HORIZON_S)
+        loaded = p | stream | LoadEvents(options)
+        assert_that(_written_ids(loaded.rows), equal_to([_id(n) for n in (1, 2, 3, 4, 5)]))
+
+
+def test_the_old_ten_minute_lateness_would_have_lost_the_replay() -> None:
+    # The same replay with 600 s of allowed lateness: the runner drops the old rows silently.
+    stream = (
+        test_stream.TestStream()
+        .advance_watermark_to(BASE)
+        .add_elements([_at(10, 1)])
+        .advance_watermark_to(BASE + 2 * DAY_S)
+        .add_elements([_at(11, 5)])
+        .advance_watermark_to_infinity()
+    )
+    with _streaming_pipeline() as p:
+        loaded = p | stream | LoadEvents(_options(allowed_lateness_seconds=600))
+        assert_that(_written_ids(loaded.rows), equal_to([_id(1)]))
+
+
+def test_the_replay_horizon_is_the_topic_retention() -> None:
+    # terraform/variables.tf: var.pubsub.message_retention = "604800s" (7 days) on the topic.
+    assert REPLAY_HORIZON_S == 604_800
+    assert PipelineOptions([]).view_as(StreamLoadOptions).allowed_lateness_seconds == 604_800
+
+
+def test_dedup_index_is_rebuilt_from_state_by_a_fresh_worker() -> None:
+    # A key moved to another worker: its DoFn has no index, the state has two chunks.
+    fn = FirstPerEventIdFn(allowed_lateness_s=60)
+    fn.setup()
+    index = fn._index((3, "w"), [b"a\nb", b"c"])
+    assert index.ids == {"a", "b", "c"} and index.chunks == 2
+    # Same number of chunks: the in-memory index is reused as is.
+    index.ids.add("d")
+    assert fn._index((3, "w"), [b"a\nb", b"c"]).ids == {"a", "b", "c", "d"}
+    # A chunk added elsewhere (count differs): rebuilt from state, never trusted stale.
+    assert fn._index((3, "w"), [b"a\nb", b"c", b"e"]).ids == {"a", "b", "c", "e"}
+
+
+def test_dedup_index_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edp_stream_load.transforms as transforms
+
+    monkeypatch.setattr(transforms, "MEMO_MAX_IDS", 3)
+    fn = FirstPerEventIdFn(allowed_lateness_s=60)
+    fn.setup()
+    fn._index((1, "w"), [b"a\nb"])
+    fn._index((2, "w"), [b"c\nd"])
+    fn._evict()
+    assert list(fn._memo) == [(2, "w")]  # the least recently used index went
+    assert fn._memo_ids == 2
