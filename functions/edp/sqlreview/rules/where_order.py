@@ -1,0 +1,109 @@
+"""WhereOrder: AND-ed predicates not ordered from the most to the least selective kind.
+
+Same trigger as the reference tool (``IdentifyWhereOrderVisitor`` +
+``CheckAndInWhereVisitor``): a WHERE whose top expression is AND; in every AND group of that
+WHERE (subqueries are checked on their own), the conjuncts that are binary comparisons get a
+cost — ``=`` 1, ``>`` ``<`` 2, ``>=`` ``<=`` 3, ``!=`` ``<>`` 5, ``LIKE`` (and ``NOT LIKE``) 6;
+IN, IS NULL and function calls are ignored — and the WHERE is reported (its line) when the
+costs are not non-decreasing. The AST rewrite sorts the conjuncts by cost (exact: AND is
+commutative in BigQuery).
+
+Example:
+    >>> from edp.sqlreview.source import Source
+    >>> from edp.sqlreview.context import RuleContext
+    >>> src = Source.parse("SELECT a FROM t\\nWHERE a LIKE '%x%' AND b = 1")
+    >>> [f.line for f in check(src.statements, RuleContext(source=src))]
+    [2]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from edp.sqlreview.context import RuleContext
+from edp.sqlreview.model import Finding, Rewrite
+from edp.sqlreview.rules._common import conjuncts, walk_outside_subqueries
+from edp.sqlreview.source import walk_in_order
+
+NAME = "WhereOrder"
+MESSAGE = (
+    "SubOptimal order of predicates in WHERE, line {}. Consider applying more restrictive "
+    "filters first. For example a '=' or a '>' filter usually is usually more restrictive than "
+    "a like '%' filter. The following order might provide performance benefits is '=', '>', "
+    "'<', '<>', 'like'"
+)
+_COSTS: dict[type[exp.Expression], int] = {
+    exp.EQ: 1,
+    exp.GT: 2,
+    exp.LT: 2,
+    exp.GTE: 3,
+    exp.LTE: 3,
+    exp.NEQ: 5,
+    exp.Like: 6,
+}
+
+
+def cost(node: exp.Expression) -> int | None:
+    """Cost class of one conjunct (None: not a costed comparison)."""
+    while isinstance(node, exp.Paren) and not isinstance(node.this, exp.And):
+        node = node.this
+    if isinstance(node, exp.Not) and isinstance(node.this, exp.Like):
+        return _COSTS[exp.Like]
+    return _COSTS.get(type(node))
+
+
+def _groups(where: exp.Where) -> list[exp.And]:
+    groups = []
+    for node in walk_outside_subqueries(where):
+        if isinstance(node, exp.And) and not isinstance(node.parent, exp.And):
+            groups.append(node)
+    return groups
+
+
+def _ordered(group: exp.And) -> bool:
+    costs = [c for c in (cost(x) for x in conjuncts(group)) if c is not None]
+    return costs == sorted(costs)
+
+
+def rewrite(statement: exp.Expression, where: exp.Where) -> exp.Expression:
+    """``statement`` with the conjuncts of every AND group of ``where`` sorted by cost."""
+    copy = statement.copy()
+    target = next(
+        w
+        for w, orig in zip(copy.find_all(exp.Where), statement.find_all(exp.Where), strict=True)
+        if orig is where
+    )
+    for group in _groups(target):
+        parts = conjuncts(group)
+        ranked = sorted(
+            enumerate(parts), key=lambda item: (cost(item[1]) or 4, item[0])
+        )  # uncosted conjuncts sit between '<=' and '!=' and keep their order
+        group.replace(exp.and_(*(part.copy() for _, part in ranked)))
+    return copy
+
+
+def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for statement in statements:
+        for node in walk_in_order(statement):
+            if not isinstance(node, exp.Where) or not isinstance(node.this, exp.And):
+                continue
+            if all(_ordered(group) for group in _groups(node)):
+                continue
+            line = ctx.source.line(node)
+            findings.append(
+                ctx.finding(
+                    NAME,
+                    "info",
+                    node,
+                    MESSAGE.format(line),
+                    rewrite=Rewrite(
+                        sql=rewrite(statement, node).sql(dialect="bigquery"),
+                        exact=True,
+                        note="Conjuncts reordered '=', '>'/'<', '>='/'<=', '!=', 'like'.",
+                    ),
+                )
+            )
+    return findings
