@@ -62,10 +62,13 @@ class RuleContext:
         pricing: on-demand price and frequency.
         maximum_bytes_billed: the cap the job runs with; None when it runs without one.
         check_job: whether job-level rules apply (the text is a job's query, not a model).
-        large_table_bytes: a table at least this big is "large" (exact COUNT DISTINCT rule).
+        large_table_rows: a table with at least this many rows is "large" (exact COUNT
+            DISTINCT rule; row counts from statistics).
         wide_table_columns: a table with at least this many columns is "wide".
         params: values of ``@params`` known for the statement (partition pruning).
         now: the instant CURRENT_DATE()/CURRENT_TIMESTAMP() stand for.
+        rewrites: build the suggested rewrites (off for a quick pass that only lists
+            findings; rules whose ``bytes_after`` needs the rewritten AST still build it).
     """
 
     source: Source
@@ -75,10 +78,11 @@ class RuleContext:
     pricing: Pricing = field(default_factory=Pricing)
     maximum_bytes_billed: int | None = None
     check_job: bool = False
-    large_table_bytes: int = 10 * 2**30
+    large_table_rows: int = 1_000_000
     wide_table_columns: int = 12
     params: Mapping[str, Any] = field(default_factory=dict)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    rewrites: bool = True
 
     def statement_index(self, node: exp.Expression) -> int:
         root = node.root()

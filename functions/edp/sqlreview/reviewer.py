@@ -85,6 +85,30 @@ def _priced(finding: Finding, ctx: RuleContext, costs: dict[int, int | None]) ->
     )
 
 
+_CHECK_LINE = re.compile(r"^\s*--\s*check:", re.MULTILINE)
+
+
+def script_text(text: str, *, checks: bool = False) -> str:
+    """The text to review: a ``.checks.sql`` file's named queries become one script.
+
+    A checks file holds queries separated by ``-- check: <name>`` lines and no ``;``; a ``;``
+    is put at the end of the line before each such line, so line numbers do not move.
+
+    Example:
+        >>> script_text("-- check: a\\nselect 1\\n\\n-- check: b\\nselect 2", checks=True)
+        '-- check: a\\nselect 1\\n;\\n-- check: b\\nselect 2'
+    """
+    if not checks:
+        return text
+    lines = text.split("\n")
+    for index in range(1, len(lines)):
+        if _CHECK_LINE.match(lines[index]) and any(
+            line.strip() and not line.strip().startswith("--") for line in lines[:index]
+        ):
+            lines[index - 1] += ";"
+    return "\n".join(lines)
+
+
 def review(ctx: RuleContext, rules: dict[str, Rule] | None = None) -> Review:
     """Findings of every rule (or of ``rules``) over ``ctx.source``, priced and suppressed."""
     statements = ctx.source.statements

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -50,25 +51,33 @@ class Position:
     column: int
 
 
+_START = "edp_start"
+_UNSET = -2
+
+
 def start_of(node: exp.Expression) -> int | None:
     """Smallest character offset of any positioned node under ``node`` (None if none).
 
-    A ``WITH`` clause is skipped: sqlglot hangs it under the statement it precedes.
+    A ``WITH`` clause is skipped: sqlglot hangs it under the statement it precedes. The value is
+    kept in the node's ``meta`` (every rule asks for it, and walks sort children by it).
     """
+    cached = node.meta.get(_START, _UNSET)
+    if cached != _UNSET:
+        return cast("int | None", cached)
     best: int | None = None
-    stack: list[exp.Expression] = [node]
-    while stack:
-        current = stack.pop()
-        start = current.meta.get("start") if current.meta else None
-        if isinstance(start, int) and (best is None or start < best):
-            best = start
-        for key, value in current.args.items():
-            if key in {"with_", "with"}:
-                continue
-            if isinstance(value, exp.Expression):
-                stack.append(value)
-            elif isinstance(value, list):
-                stack.extend(v for v in value if isinstance(v, exp.Expression))
+    own = node.meta.get("start")
+    if isinstance(own, int):
+        best = own
+    for key, value in node.args.items():
+        if key in {"with_", "with"}:
+            continue
+        children = value if isinstance(value, list) else [value]
+        for child in children:
+            if isinstance(child, exp.Expression):
+                start = start_of(child)
+                if start is not None and (best is None or start < best):
+                    best = start
+    node.meta[_START] = best
     return best
 
 
@@ -205,8 +214,34 @@ def children_in_order(node: exp.Expression) -> list[exp.Expression]:
     return [child for _, _, child in keyed]
 
 
-def walk_in_order(node: exp.Expression) -> Iterator[exp.Expression]:
-    """Pre-order walk with children in source order (a parse-tree visitor's order)."""
-    yield node
+def _in_order(node: exp.Expression, out: list[exp.Expression]) -> None:
+    out.append(node)
     for child in children_in_order(node):
-        yield from walk_in_order(child)
+        _in_order(child, out)
+
+
+# Statement -> its nodes in source order; the strong reference to the statement keeps its id
+# from being reused while the entry lives. Bounded: the oldest entries go first.
+_ORDER_CACHE: OrderedDict[int, tuple[exp.Expression, list[exp.Expression]]] = OrderedDict()
+_ORDER_CACHE_SIZE = 256
+
+
+def walk_in_order(node: exp.Expression) -> Iterator[exp.Expression]:
+    """Pre-order walk with children in source order (a parse-tree visitor's order).
+
+    The order of a whole statement is computed once and cached (every rule walks every
+    statement).
+    """
+    if node.parent is not None:
+        order: list[exp.Expression] = []
+        _in_order(node, order)
+        yield from order
+        return
+    entry = _ORDER_CACHE.get(id(node))
+    if entry is None or entry[0] is not node:
+        entry = (node, [])
+        _in_order(node, entry[1])
+        _ORDER_CACHE[id(node)] = entry
+        while len(_ORDER_CACHE) > _ORDER_CACHE_SIZE:
+            _ORDER_CACHE.popitem(last=False)
+    yield from entry[1]

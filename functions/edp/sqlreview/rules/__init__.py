@@ -15,17 +15,25 @@ from sqlglot import exp
 from edp.sqlreview.context import RuleContext
 from edp.sqlreview.model import Finding
 from edp.sqlreview.rules import (
+    cartesian_join,
+    cluster_filter_order,
     convert_table_to_temp,
     ctes_eval_multiple_times,
     dynamic_predicate,
+    exact_count_distinct,
     join_order,
     latest_record,
+    limit_without_savings,
     missing_drop_statement,
+    missing_maximum_bytes_billed,
+    missing_partition_filter,
     order_by_without_limit,
+    partition_filter_defeated,
     semi_join_without_agg,
     simple_select_star,
     string_comparison,
     where_order,
+    wide_select_star,
 )
 
 Rule = Callable[[Sequence[exp.Expression], RuleContext], list[Finding]]
@@ -44,6 +52,15 @@ REFERENCE_RULES: dict[str, Rule] = {
     join_order.NAME: join_order.check,
 }
 
-COST_RULES: dict[str, Rule] = {}
+COST_RULES: dict[str, Rule] = {
+    missing_partition_filter.NAME: missing_partition_filter.check,
+    partition_filter_defeated.NAME: partition_filter_defeated.check,
+    cluster_filter_order.NAME: cluster_filter_order.check,
+    wide_select_star.NAME: wide_select_star.check,
+    exact_count_distinct.NAME: exact_count_distinct.check,
+    limit_without_savings.NAME: limit_without_savings.check,
+    cartesian_join.NAME: cartesian_join.check,
+    missing_maximum_bytes_billed.NAME: missing_maximum_bytes_billed.check,
+}
 
 ALL_RULES: dict[str, Rule] = {**REFERENCE_RULES, **COST_RULES}

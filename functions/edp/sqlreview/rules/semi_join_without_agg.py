@@ -49,7 +49,6 @@ def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Findin
             if query.args.get("distinct") or query.args.get("group"):
                 continue
             line = ctx.source.line(query)
-            rewritten = rewrite(statement, query)
             findings.append(
                 ctx.finding(
                     NAME,
@@ -57,10 +56,12 @@ def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Findin
                     query,
                     MESSAGE.format(line),
                     rewrite=Rewrite(
-                        sql=rewritten.sql(dialect="bigquery"),
+                        sql=rewrite(statement, query).sql(dialect="bigquery"),
                         exact=True,
                         note="DISTINCT in the IN subquery: IN ignores duplicates.",
-                    ),
+                    )
+                    if ctx.rewrites
+                    else None,
                 )
             )
     return findings

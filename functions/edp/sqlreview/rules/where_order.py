@@ -25,6 +25,7 @@ from sqlglot import exp
 from edp.sqlreview.context import RuleContext
 from edp.sqlreview.model import Finding, Rewrite
 from edp.sqlreview.rules._common import conjuncts, walk_outside_subqueries
+from edp.sqlreview.rules._cost import twin
 from edp.sqlreview.source import walk_in_order
 
 NAME = "WhereOrder"
@@ -70,17 +71,13 @@ def _ordered(group: exp.And) -> bool:
 def rewrite(statement: exp.Expression, where: exp.Where) -> exp.Expression:
     """``statement`` with the conjuncts of every AND group of ``where`` sorted by cost."""
     copy = statement.copy()
-    target = next(
-        w
-        for w, orig in zip(copy.find_all(exp.Where), statement.find_all(exp.Where), strict=True)
-        if orig is where
-    )
+    target = twin(statement, copy, where)
+    assert isinstance(target, exp.Where)
     for group in _groups(target):
         parts = conjuncts(group)
-        ranked = sorted(
-            enumerate(parts), key=lambda item: (cost(item[1]) or 4, item[0])
-        )  # uncosted conjuncts sit between '<=' and '!=' and keep their order
-        group.replace(exp.and_(*(part.copy() for _, part in ranked)))
+        # uncosted conjuncts sit between '<=' and '!=' and keep their relative order
+        ranked = sorted(enumerate(parts), key=lambda item: (cost(item[1]) or 4, item[0]))
+        group.replace(exp.and_(*(part for _, part in ranked), copy=False))
     return copy
 
 
@@ -103,7 +100,9 @@ def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Findin
                         sql=rewrite(statement, node).sql(dialect="bigquery"),
                         exact=True,
                         note="Conjuncts reordered '=', '>'/'<', '>='/'<=', '!=', 'like'.",
-                    ),
+                    )
+                    if ctx.rewrites
+                    else None,
                 )
             )
     return findings
