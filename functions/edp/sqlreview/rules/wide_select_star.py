@@ -116,7 +116,10 @@ def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Findin
             message = MESSAGE.format(
                 table=spec.ref,
                 count=len(spec.fields),
-                used=f" but only {len(used)} are used ({', '.join(used)})" if used else "",
+                used=f" but only {len(used)} {'is' if len(used) == 1 else 'are'} used "
+                f"({', '.join(used)})"
+                if used
+                else "",
             )
             findings.append(
                 ctx.finding(
