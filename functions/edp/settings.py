@@ -74,7 +74,9 @@ class Settings(BaseSettings):
         "monitoring", description="BigQuery dataset of run/quality logs."
     )
     maximum_bytes_billed: int = Field(
-        50 * 1024**3, description="Per-query cap on bytes billed (the seed's cost incident)."
+        50 * 1024**3,
+        ge=10_485_760,
+        description="Per-query cap on bytes billed (BigQuery rejects caps under 10485760).",
     )
 
     # --- message bus --------------------------------------------------------------------------
@@ -171,6 +173,25 @@ class Settings(BaseSettings):
     )
     etl_retention_max_weeks: int = Field(
         12, ge=1, description="Largest week-N kept in mart.retention_cohorts (weekly cohorts)."
+    )
+
+    # --- SQL cost review ----------------------------------------------------------------------
+    sql_review_usd_per_tib: float = Field(
+        6.25, gt=0, description="On-demand BigQuery price the SQL reviewer prices findings at."
+    )
+    sql_review_top_jobs: int = Field(
+        20, ge=1, le=1000, description="How many of the day's most expensive jobs get reviewed."
+    )
+    sql_review_mv_min_repeats: int = Field(
+        3, ge=2, description="Repeats of one aggregate in a day before a materialized view pays."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming webhook for reports (from Secret Manager in GCP)."
+    )
+    query_log_path: Path | None = Field(
+        None,
+        description="Local JSON-lines query log the DuckDB warehouse appends to (the local "
+        "stand-in of INFORMATION_SCHEMA.JOBS); unset: no log.",
     )
 
     # --- observability ------------------------------------------------------------------------
