@@ -9,16 +9,19 @@ locals {
   dataset_iam = {
     raw = {
       "roles/bigquery.dataEditor" = [local.sa["cdc-flush"], local.sa.beam]
-      "roles/bigquery.dataViewer" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa.etl, local.sa["sql-review"]]
     }
     staging = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"]] # dry runs check read access
     }
     mart = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"]]
     }
     monitoring = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"]]
     }
   }
 }

@@ -4,7 +4,7 @@
 locals {
   secrets = {
     ingest-write-keys    = { description = "Comma-separated ingest write keys (EDP_WRITE_KEYS).", readers = [local.sa.ingest, local.sa.collector] }
-    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [local.sa.etl] }
+    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [local.sa.etl, local.sa["sql-review"]] }
     slack-auth-token     = { description = "Slack bot token for the Cloud Monitoring Slack channels.", readers = [] }
     debezium-db-password = { description = "Password of the Debezium replication user on Cloud SQL.", readers = [local.sa.debezium] }
   }

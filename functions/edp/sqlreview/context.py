@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlglot import exp
 
@@ -83,6 +83,11 @@ class RuleContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     rewrites: bool = True
+    # (kind, id(node)) -> (node, value): per-review memo of what several rules ask for (the
+    # node is held so its id stays unique while the entry lives).
+    memo: dict[tuple[str, int], tuple[object, object]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def statement_index(self, node: exp.Expression) -> int:
         root = node.root()
@@ -129,4 +134,10 @@ class RuleContext:
         """Bytes billed by ``statement`` (None without an estimator or when it fails)."""
         if self.estimator is None:
             return None
-        return self.estimator(statement)
+        key = ("estimate", id(statement))
+        cached = self.memo.get(key)
+        if cached is not None and cached[0] is statement:
+            return cast("int | None", cached[1])
+        value = self.estimator(statement)
+        self.memo[key] = (statement, value)
+        return value

@@ -107,8 +107,9 @@ class Source:
             SqlSyntaxError: the text does not parse as BigQuery SQL, or holds no statement.
         """
         try:
-            tokens = tuple(sqlglot.Dialect.get_or_raise(_DIALECT).tokenize(text))
-            parsed = sqlglot.parse(text, read=_DIALECT)
+            dialect = sqlglot.Dialect.get_or_raise(_DIALECT)
+            tokens = tuple(dialect.tokenize(text))
+            parsed = dialect.parser().parse(list(tokens), text)
         except (ParseError, TokenError) as exc:
             raise SqlSyntaxError(str(exc).splitlines()[0]) from exc
         statements = tuple(

@@ -38,6 +38,8 @@ _FIXED = {
 
 
 def _scalar_bytes(array: pa.Array, field: FieldSpec) -> int:
+    if pa.types.is_dictionary(array.type):  # generated data is dictionary-encoded
+        array = pc.cast(array, array.type.value_type)
     if field.type == "RECORD":
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()

@@ -14,12 +14,17 @@ from edp.warehouse.estimate import read_tables
 
 def catalog_reads(statement: exp.Expression, ctx: RuleContext) -> list[tuple[exp.Table, TableSpec]]:
     """Every catalogue table ``statement`` reads, with its spec (unknown names skipped)."""
+    key = ("catalog_reads", id(statement))
+    cached = ctx.memo.get(key)
+    if cached is not None and cached[0] is statement:
+        return cast("list[tuple[exp.Table, TableSpec]]", cached[1])
     found = []
     for table in read_tables(statement):
         try:
             found.append((table, ctx.catalog.table(f"{table.db}.{table.name}")))
         except UnknownTableError:
             continue
+    ctx.memo[key] = (statement, found)
     return found
 
 
