@@ -19,13 +19,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from sqlglot import exp
 
 from edp.sqlreview.context import RuleContext
 from edp.sqlreview.model import Finding, Rewrite
 from edp.sqlreview.rules._common import conjuncts, walk_outside_subqueries
-from edp.sqlreview.rules._cost import twin
 from edp.sqlreview.source import walk_in_order
 
 NAME = "WhereOrder"
@@ -68,17 +68,29 @@ def _ordered(group: exp.And) -> bool:
     return costs == sorted(costs)
 
 
-def rewrite(statement: exp.Expression, where: exp.Where) -> exp.Expression:
-    """``statement`` with the conjuncts of every AND group of ``where`` sorted by cost."""
-    copy = statement.copy()
-    target = twin(statement, copy, where)
-    assert isinstance(target, exp.Where)
-    for group in _groups(target):
-        parts = conjuncts(group)
-        # uncosted conjuncts sit between '<=' and '!=' and keep their relative order
-        ranked = sorted(enumerate(parts), key=lambda item: (cost(item[1]) or 4, item[0]))
-        group.replace(exp.and_(*(part for _, part in ranked), copy=False))
-    return copy
+def _sorted_group(group: exp.And) -> exp.Expression:
+    parts = conjuncts(group)
+    # uncosted conjuncts sit between '<=' and '!=' and keep their relative order
+    ranked = sorted(enumerate(parts), key=lambda item: (cost(item[1]) or 4, item[0]))
+    return cast("exp.Expression", exp.and_(*(part.copy() for _, part in ranked), copy=False))
+
+
+def rewrite_sql(statement: exp.Expression, where: exp.Where) -> str:
+    """``statement`` (BigQuery SQL) with the conjuncts of every AND group of ``where`` sorted.
+
+    Built without copying the statement (large models): each group is swapped for its sorted
+    copy, the statement rendered, and the original group put back.
+    """
+    swapped: list[tuple[exp.Expression, exp.Expression]] = []
+    for group in _groups(where):
+        replacement = _sorted_group(group)
+        group.replace(replacement)
+        swapped.append((replacement, group))
+    try:
+        return statement.sql(dialect="bigquery")
+    finally:
+        for replacement, original in reversed(swapped):
+            replacement.replace(original)
 
 
 def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Finding]:
@@ -97,7 +109,7 @@ def check(statements: Sequence[exp.Expression], ctx: RuleContext) -> list[Findin
                     node,
                     MESSAGE.format(line),
                     rewrite=Rewrite(
-                        sql=rewrite(statement, node).sql(dialect="bigquery"),
+                        sql=rewrite_sql(statement, node),
                         exact=True,
                         note="Conjuncts reordered '=', '>'/'<', '>='/'<=', '!=', 'like'.",
                     )
