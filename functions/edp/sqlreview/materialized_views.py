@@ -3,7 +3,7 @@
 A query is an aggregate over one catalogue table when its outermost SELECT reads exactly one
 table, groups by plain columns (or has no GROUP BY) and selects aggregates BigQuery's
 incremental materialized views support (``COUNT``, ``SUM``, ``AVG``, ``MIN``, ``MAX``,
-``APPROX_COUNT_DISTINCT``, ``COUNTIF``...). Its signature is the table, the group keys and the
+``APPROX_COUNT_DISTINCT``, ``COUNTIF``; not ``COUNT(DISTINCT)``). Its signature is the table, the group keys and the
 aggregates; the columns its WHERE filters on become extra group keys of the view (so every
 variant of the filter can be answered from it), and a filter on the partition column becomes
 ``DATE(<col>)`` grouped and partitioned on. A signature met at least ``min_repeats`` times is a
@@ -88,7 +88,8 @@ def _shape(query: str, catalog: Catalog) -> _Shape | None:  # noqa: PLR0911 (one
         inner = projection.this if isinstance(projection, exp.Alias) else projection
         if isinstance(inner, exp.Column) and inner.sql(dialect="bigquery") in keys:
             continue
-        if not isinstance(inner, _SUPPORTED):
+        # incremental views take no COUNT(DISTINCT) (APPROX_COUNT_DISTINCT is the supported form)
+        if not isinstance(inner, _SUPPORTED) or inner.find(exp.Distinct):
             return None
         aggregates.append(projection.sql(dialect="bigquery"))
     if not aggregates:
