@@ -44,3 +44,24 @@ def test_every_suppression_is_used_and_justified(path: Path) -> None:
         for rule, reason in rules.items():
             assert len(reason.split()) >= 5, f"{rule}: a reason says why, in words"
             assert (rule, reason) in used, f"{rule} suppressed but never found"
+
+
+def test_suppression_scope() -> None:
+    from edp.sqlreview.reviewer import review_sql as run
+
+    header = "-- sqlreview: allow OrderByWithoutLimit because the report is small and sorted\n"
+    body = "WITH a AS (SELECT 1 AS x)\nSELECT x FROM a\nORDER BY x\n"
+    assert [f.suppressed for f in run(header + body).findings] == ["the report is small and sorted"]
+    inside = "WITH a AS (\n  -- sqlreview: allow OrderByWithoutLimit because the inner sort\n"
+    inside += "  SELECT 1 AS x ORDER BY x)\nSELECT x FROM a\nORDER BY x\n"
+    # the comment covers its own line and the next one, not the outer ORDER BY on line 5
+    assert sorted((f.line, f.suppressed or "") for f in run(inside).findings) == [
+        (3, "the inner sort"),
+        (5, ""),
+    ]
+    assert (
+        run("SELECT x FROM t ORDER BY x -- sqlreview: allow OrderByWithoutLimit")
+        .findings[0]
+        .suppressed
+        is None
+    )  # no reason, no suppression

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from edp.sqlreview.context import RuleContext
 from edp.sqlreview.model import Finding, Review, StatementCost
 from edp.sqlreview.rules import ALL_RULES, Rule
-from edp.sqlreview.source import Source, start_of
+from edp.sqlreview.source import Source
 
 #: ``-- sqlreview: allow RuleName[, Other] because <reason>`` (the reason is mandatory).
 SUPPRESSION = re.compile(
@@ -49,11 +48,11 @@ def suppressions(text: str) -> dict[int, dict[str, str]]:
 
 def _suppress(findings: Iterable[Finding], source: Source) -> list[Finding]:
     marks = suppressions(source.text)
-    first = start_of(source.statements[0])
-    header_end = source.line_of_offset(first) if first is not None else 1
+    # comments are not tokens: the first token is where the header ends
+    header_end = source.tokens[0].line if source.tokens else 1
     file_wide: dict[str, str] = {}
     for line, rules in marks.items():
-        if line < header_end and line not in (header_end - 1,):
+        if line < header_end:
             file_wide.update(rules)
     out = []
     for finding in findings:
@@ -130,8 +129,8 @@ def review(ctx: RuleContext, rules: dict[str, Rule] | None = None) -> Review:
     return Review(findings=tuple(_suppress(findings, ctx.source)), costs=tuple(cost_rows))
 
 
-def _source_name(ctx: RuleContext) -> Any:
-    return getattr(ctx.estimator, "source", "statistics")
+def _source_name(ctx: RuleContext) -> Literal["dry_run", "statistics"]:
+    return "dry_run" if getattr(ctx.estimator, "source", "") == "dry_run" else "statistics"
 
 
 def review_sql(text: str, **context: Any) -> Review:
@@ -144,4 +143,4 @@ def review_sql(text: str, **context: Any) -> Review:
     return review(ctx)
 
 
-__all__ = ["replace", "review", "review_sql", "suppressions"]
+__all__ = ["review", "review_sql", "script_text", "suppressions"]
