@@ -9,6 +9,7 @@ Registered in ``edp_tools.cli.main`` as ``app.add_typer(sql.app, name="sql")``::
 
 Bytes come from the local DuckDB warehouse's dry-run estimate when its file exists (else
 findings are listed unpriced); exact rewrites are shown only when proven equal on its data.
+``--gemini`` also asks Gemini for rewrites of the other findings, kept only when proven equal.
 Exit codes: 0 ok, 1 error-level findings in ``--ci`` mode, 2 a file does not parse or
 cannot be read.
 """
@@ -74,6 +75,32 @@ def _local_warehouse() -> Warehouse | None:
     )
 
 
+def _report(
+    results: list[tuple[str, Review]], *, files: int, as_json: bool, sarif: Path | None
+) -> None:
+    pairs = [(name, f) for name, r in results for f in r.findings]
+    if as_json:
+        typer.echo(json.dumps([{"file": n, **f.model_dump(mode="json")} for n, f in pairs]))
+    else:
+        for name, finding in pairs:
+            typer.echo(_line(name, finding))
+        errors = sum(r.has_errors() for _, r in results)
+        typer.echo(f"sql review: {len(pairs)} finding(s) in {files} file(s), {errors} with errors")
+    if sarif is not None:
+        log = sarif_log(pairs, rule_names=list(ALL_RULES))
+        sarif.write_text(json.dumps(log, indent=2), encoding="utf-8")
+
+
+def _gemini(review_: Review, source: Source, verifier: Verifier, params: dict[str, Any]) -> Review:
+    from google import genai
+
+    from edp_tools.sqlreview.gemini import with_gemini_rewrites
+
+    settings = get_settings()
+    client = genai.Client(vertexai=True, project=settings.project, location=settings.region)
+    return with_gemini_rewrites(review_, source, client, verifier, params=params)
+
+
 @app.command("review")
 def review_command(
     paths: Annotated[list[str], typer.Argument(help="SQL files, folders, or - for stdin.")],
@@ -89,6 +116,14 @@ def review_command(
     runs_per_day: Annotated[
         float | None, typer.Option("--runs-per-day", help="How often the SQL runs (per-day $).")
     ] = None,
+    gemini: Annotated[
+        bool,
+        typer.Option(
+            "--gemini",
+            help="Ask Gemini (Vertex AI, settings' project/region) for rewrites of the other "
+            "findings; shown only when proven equal on the local warehouse's data.",
+        ),
+    ] = False,
 ) -> None:
     """Review SQL files; print findings (``path:line:col: severity Rule: message``)."""
     try:
@@ -120,23 +155,14 @@ def review_command(
                 pricing=Pricing(settings.sql_review_usd_per_tib, runs_per_day),
                 params=bound,
             )
-            results.append((name, verify_rewrites(review(ctx), source, verifier, bound)))
+            checked = verify_rewrites(review(ctx), source, verifier, bound)
+            if gemini and verifier is not None:
+                checked = _gemini(checked, source, verifier, bound)
+            results.append((name, checked))
     finally:
         if warehouse is not None:
             warehouse.close()
-    pairs = [(name, f) for name, r in results for f in r.findings]
-    if as_json:
-        typer.echo(json.dumps([{"file": n, **f.model_dump(mode="json")} for n, f in pairs]))
-    else:
-        for name, finding in pairs:
-            typer.echo(_line(name, finding))
-        errors = sum(r.has_errors() for _, r in results)
-        typer.echo(
-            f"sql review: {len(pairs)} finding(s) in {len(inputs)} file(s), {errors} with errors"
-        )
-    if sarif is not None:
-        log = sarif_log(pairs, rule_names=list(ALL_RULES))
-        sarif.write_text(json.dumps(log, indent=2), encoding="utf-8")
+    _report(results, files=len(inputs), as_json=as_json, sarif=sarif)
     if failed:
         raise typer.Exit(2)
     if ci and any(r.has_errors() for _, r in results):
