@@ -161,3 +161,32 @@ def test_local_query_log_is_written_by_the_duckdb_warehouse(tmp_path: Path) -> N
         wh.query("SELECT COUNT(*) AS n FROM raw.user_events")
     (job,) = QueryLogFile(log).jobs(dt.datetime.now(dt.UTC).date())
     assert job.query == "SELECT COUNT(*) AS n FROM raw.user_events"
+
+
+def test_join_order_uses_the_warehouse_row_counts(warehouse: Warehouse) -> None:
+    rows = [
+        {
+            "event_id": f"e{i}",
+            "event_type": "page_view",
+            "event_timestamp": "2026-12-01T00:00:00+00:00",
+            "received_at": "2026-12-01T00:00:00+00:00",
+            "ingested_at": "2026-12-01T00:00:00+00:00",
+            "user_id": "u1",
+            "device_type": "mobile",
+            "platform": "web",
+            "schema_version": "1.0",
+        }
+        for i in range(3)
+    ]
+    warehouse.insert_rows("raw.user_events", rows)
+    sql = (
+        "SELECT f.user_key FROM staging.user_first_seen f "
+        "JOIN raw.user_events e ON e.user_id = f.user_key "
+        "WHERE f.first_seen_date = '2026-12-01' AND e.event_timestamp >= '2026-12-01'"
+    )
+    findings = _client(warehouse).post("/", json={"sql": sql}).get_json()["findings"]
+    messages = [f["message"] for f in findings if f["rule"] == "JoinOrder"]
+    assert messages == [
+        "JOIN on tables: [user_first_seen, user_events] might perform better if tables where "
+        "joined in the following order: [user_events, user_first_seen]"
+    ]

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edp.errors import TransientError
 from edp.settings import Settings, get_settings
 from edp.sqlreview.context import Pricing, RuleContext
-from edp.sqlreview.estimators import DryRunEstimator
+from edp.sqlreview.estimators import DryRunEstimator, referenced_catalog_tables, row_counts
 from edp.sqlreview.history import JobSource, QueryLogFile
 from edp.sqlreview.reviewer import review
 from edp.sqlreview.rewrites import Verifier, find_verifier, verify_rewrites
@@ -143,6 +143,7 @@ def create_app(
             ctx = RuleContext(
                 source=source,
                 estimator=DryRunEstimator(wh, body.params),
+                row_counts=row_counts(wh, referenced_catalog_tables(source.statements)),
                 pricing=Pricing(conf().sql_review_usd_per_tib, body.runs_per_day),
                 maximum_bytes_billed=body.maximum_bytes_billed,
                 check_job=body.check_job,

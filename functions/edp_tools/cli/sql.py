@@ -25,7 +25,7 @@ import typer
 
 from edp.settings import get_settings
 from edp.sqlreview.context import Pricing, RuleContext
-from edp.sqlreview.estimators import DryRunEstimator
+from edp.sqlreview.estimators import DryRunEstimator, referenced_catalog_tables, row_counts
 from edp.sqlreview.model import Finding, Review
 from edp.sqlreview.reviewer import review, script_text
 from edp.sqlreview.rewrites import Verifier, verify_rewrites
@@ -149,9 +149,15 @@ def review_command(
                 typer.echo(f"{name}: error: {exc}", err=True)
                 failed = True
                 continue
+            counts = (
+                row_counts(warehouse, referenced_catalog_tables(source.statements))
+                if warehouse
+                else {}
+            )
             ctx = RuleContext(
                 source=source,
                 estimator=DryRunEstimator(warehouse, bound) if warehouse else None,
+                row_counts=counts,
                 pricing=Pricing(settings.sql_review_usd_per_tib, runs_per_day),
                 params=bound,
             )
