@@ -166,13 +166,18 @@ def create_app(
         day = body.day or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
         jobs = jobs_factory(settings_now).jobs(day)
         pricing = Pricing(settings_now.sql_review_usd_per_tib)
-        report = daily_review(
-            jobs,
-            day,
-            top=settings_now.sql_review_top_jobs,
-            pricing=pricing,
-            min_repeats=settings_now.sql_review_mv_min_repeats,
-        )
+        wh = warehouse()
+        try:
+            report = daily_review(
+                jobs,
+                day,
+                top=settings_now.sql_review_top_jobs,
+                pricing=pricing,
+                estimator=DryRunEstimator(wh),  # prices the fixes; jobs price themselves
+                min_repeats=settings_now.sql_review_mv_min_repeats,
+            )
+        finally:
+            wh.close()
         text, blocks = slack_message(report, pricing)
         posted = False
         if settings_now.slack_webhook_url is not None:

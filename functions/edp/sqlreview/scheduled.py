@@ -34,6 +34,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     SectionBlock,
 )
+from sqlglot import exp
 
 from edp.contracts.catalog import Catalog, load_catalog
 from edp.sqlreview.context import BytesEstimator, Pricing, RuleContext
@@ -76,9 +77,15 @@ class DailyReport:
         )
 
 
-def _fixed(value: int | None) -> BytesEstimator:
-    def estimate(statement: object) -> int | None:
-        return value
+def _job_estimator(
+    job: Job, statement: exp.Expression, fallback: BytesEstimator | None
+) -> BytesEstimator:
+    """What the job billed for its own statement; ``fallback`` (a dry run) for rewrites."""
+
+    def estimate(candidate: exp.Expression) -> int | None:
+        if candidate is statement and job.total_bytes_billed is not None:
+            return job.total_bytes_billed
+        return fallback(candidate) if fallback is not None else None
 
     return estimate
 
@@ -110,11 +117,12 @@ def daily_review(
             source = Source.parse(job.query)
         except SqlSyntaxError:
             continue
-        job_estimator = estimator if len(source.statements) == 1 and estimator else None
+        if len(source.statements) != 1:
+            continue  # a script job's bytes cannot be split among its statements
         ctx = RuleContext(
             source=source,
             catalog=catalog,
-            estimator=job_estimator or _fixed(job.total_bytes_billed),
+            estimator=_job_estimator(job, source.statements[0], estimator),
             pricing=Pricing(usd_per_tib=pricing.usd_per_tib, runs_per_day=runs[job.query]),
             rewrites=False,
         )
