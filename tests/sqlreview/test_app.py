@@ -190,3 +190,21 @@ def test_join_order_uses_the_warehouse_row_counts(warehouse: Warehouse) -> None:
         "JOIN on tables: [user_first_seen, user_events] might perform better if tables where "
         "joined in the following order: [user_events, user_first_seen]"
     ]
+
+
+def test_functions_framework_entry_point(warehouse: Warehouse) -> None:
+    """`functions-framework --target sql_review` serves the same app (the Cloud Run path)."""
+    import functions_framework
+
+    from edp.sqlreview.app import default_app
+
+    main = Path(__file__).resolve().parents[2] / "functions" / "main.py"
+    default_app.cache_clear()
+    try:
+        client = functions_framework.create_app("sql_review", str(main)).test_client()
+        answer = client.post("/", data=COSTLY, content_type="application/sql")
+        assert answer.status_code == 200, answer.data
+        assert [f["rule"] for f in answer.get_json()["findings"]] == ["PartitionFilterDefeated"]
+        assert client.post("/", data="SELEC x FROM", content_type="text/plain").status_code == 400
+    finally:
+        default_app.cache_clear()

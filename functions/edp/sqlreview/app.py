@@ -221,7 +221,13 @@ def default_app() -> Flask:
 
 
 def handle(req: Request) -> Response:
-    """Dispatch a functions-framework request through the app's routes."""
+    """Dispatch a functions-framework request through the app's routes.
+
+    The inner app reads the body through the outer request's (length-limited) stream, so
+    functions-framework's own after-request drain of that stream finds it consistent (reading
+    the raw ``wsgi.input`` a second way made the drain fail with a 500).
+    """
     app = default_app()
-    with app.request_context(req.environ):
+    environ = {**req.environ, "wsgi.input": req.stream, "wsgi.input_terminated": True}
+    with app.request_context(environ):
         return app.full_dispatch_request()
