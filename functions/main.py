@@ -53,3 +53,16 @@ def cdc_flush(request: _flask.Request) -> _flask.Response:
     from edp.cdc.app import handle
 
     return handle(request)
+
+
+# --- SQL cost review ---------------------------------------------------------------------------
+@_ff.http
+def sql_review(request: _flask.Request) -> _flask.Response:
+    """SQL cost review (HTTP): POST a query or script for priced findings; Cloud Scheduler's
+    ``{"mode": "scheduled"}`` reviews the day's most expensive jobs and reports to Slack.
+
+    Routes and status codes: ``edp.sqlreview.app``.
+    """
+    from edp.sqlreview.app import handle
+
+    return handle(request)

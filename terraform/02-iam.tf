@@ -14,15 +14,21 @@ locals {
     collector = "GKE event collector (Workload Identity): same rights as ingest."
     debezium  = "GKE Debezium Server (Workload Identity): reads Cloud SQL, publishes CDC topics."
     beam      = "GKE Flink/Beam stream load (Workload Identity): reads events, writes raw."
+
+    # SQL cost review: dry runs (jobUser + dataViewer on the datasets, 03-bigquery.tf), the
+    # project's job history (resourceViewer: INFORMATION_SCHEMA.JOBS_BY_PROJECT needs
+    # bigquery.jobs.listAll), the Slack webhook secret (05-secrets.tf).
+    sql-review = "Cloud Run function sql_review: dry-runs SQL, reviews the day's costly jobs."
   }
 
   sa = { for k, v in google_service_account.workload : k => "serviceAccount:${v.email}" }
 
   # Project-level roles: only those that cannot be granted on a narrower resource.
   project_iam = {
-    "roles/bigquery.jobUser"                    = [local.sa["cdc-flush"], local.sa.etl, local.sa.beam]
-    "roles/monitoring.metricWriter"             = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa["gke-nodes"], local.sa.collector, local.sa.debezium, local.sa.beam]
-    "roles/logging.logWriter"                   = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa.workflows, local.sa["gke-nodes"]]
+    "roles/bigquery.jobUser"                    = [local.sa["cdc-flush"], local.sa.etl, local.sa.beam, local.sa["sql-review"]]
+    "roles/bigquery.resourceViewer"             = [local.sa["sql-review"]] # INFORMATION_SCHEMA.JOBS_BY_PROJECT
+    "roles/monitoring.metricWriter"             = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa["gke-nodes"], local.sa.collector, local.sa.debezium, local.sa.beam, local.sa["sql-review"]]
+    "roles/logging.logWriter"                   = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa.workflows, local.sa["gke-nodes"], local.sa["sql-review"]]
     "roles/monitoring.viewer"                   = [local.sa["gke-nodes"]]
     "roles/stackdriver.resourceMetadata.writer" = [local.sa["gke-nodes"]]
     "roles/cloudsql.client"                     = [local.sa.debezium]

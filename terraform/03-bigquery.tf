@@ -9,17 +9,20 @@ locals {
   dataset_iam = {
     raw = {
       "roles/bigquery.dataEditor" = [local.sa["cdc-flush"], local.sa.beam]
-      "roles/bigquery.dataViewer" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa.etl, local.sa["sql-review"]]
     }
     # cdc_flush refreshes the current-state tables (staging.orders, ...) after each flush.
     staging = {
       "roles/bigquery.dataEditor" = [local.sa.etl, local.sa["cdc-flush"]]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"]] # dry runs check read access
     }
     mart = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"]]
     }
     monitoring = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"]]
     }
   }
 }

@@ -6,7 +6,7 @@
 locals {
   secrets = {
     ingest-write-keys    = { description = "Comma-separated ingest write keys (EDP_WRITE_KEYS).", readers = [local.sa.ingest, local.sa.collector] }
-    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [] }
+    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [local.sa["sql-review"]] }
     debezium-db-password = { description = "Password of the Debezium replication user on Cloud SQL.", readers = [local.sa.debezium] }
   }
 }

@@ -56,6 +56,18 @@ locals {
       ingress     = "ALLOW_INTERNAL_ONLY"
       iam         = { "roles/run.invoker" = [local.sa.workflows] }
     }
+    sql_review = {
+      entry_point = "sql_review"
+      description = "SQL cost review: POST a query for priced findings; daily, reviews the costliest jobs and reports to Slack."
+      sa          = "sql-review"
+      env = {
+        EDP_SQL_REVIEW_USD_PER_TIB = tostring(var.alerting.bigquery_usd_per_tib)
+        EDP_SQL_REVIEW_TOP_JOBS    = tostring(var.sql_review.top_jobs)
+      }
+      secrets = { EDP_SLACK_WEBHOOK_URL = google_secret_manager_secret.secret["slack-webhook-url"].secret_id }
+      ingress = "ALLOW_INTERNAL_ONLY"
+      iam     = { "roles/run.invoker" = [local.sa.scheduler] }
+    }
   }
 }
 
@@ -172,4 +184,31 @@ module "function" {
   labels  = local.labels
 
   depends_on = [google_project_service.apis, google_secret_manager_secret_iam_member.reader, google_secret_manager_secret_version.bootstrap]
+}
+
+# The scheduled SQL cost review: once a day, the previous UTC day's most expensive jobs.
+resource "google_cloud_scheduler_job" "sql_review" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${local.prefix}-sql-review"
+  description = "Reviews the previous day's most expensive BigQuery jobs and posts to Slack."
+  schedule    = var.sql_review.schedule
+  time_zone   = "Etc/UTC"
+
+  retry_config {
+    retry_count          = 2
+    min_backoff_duration = "60s"
+    max_backoff_duration = "600s"
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = module.function["sql_review"].uri
+    headers     = { "Content-Type" = "application/json" }
+    body        = base64encode(jsonencode({ mode = "scheduled" }))
+    oidc_token {
+      service_account_email = google_service_account.workload["scheduler"].email
+      audience              = module.function["sql_review"].uri
+    }
+  }
 }

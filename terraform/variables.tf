@@ -103,6 +103,15 @@ variable "functions" {
       memory        = "1Gi"
       timeout_s     = 1800
     }
+    # a review parses and prices in milliseconds; the daily run reviews top_jobs queries
+    sql_review = {
+      min_instances = 0
+      max_instances = 3
+      concurrency   = 4
+      cpu           = "1"
+      memory        = "512Mi"
+      timeout_s     = 300
+    }
   }
   validation {
     condition     = alltrue([for f in values(var.functions) : f.min_instances >= 0 && f.max_instances >= f.min_instances && f.concurrency >= 1])
@@ -124,6 +133,19 @@ variable "cdc_flush_schedule" {
   description = "Cloud Scheduler cron of the CDC flush (each run drains for up to the function timeout)."
   type        = string
   default     = "* * * * *"
+}
+
+variable "sql_review" {
+  description = "SQL cost review: when the daily review runs (UTC cron; it reviews the previous UTC day) and how many of the day's costliest jobs it reviews."
+  type = object({
+    schedule = optional(string, "30 0 * * *")
+    top_jobs = optional(number, 20)
+  })
+  default = {}
+  validation {
+    condition     = var.sql_review.top_jobs >= 1 && var.sql_review.top_jobs <= 1000
+    error_message = "top_jobs is between 1 and 1000."
+  }
 }
 
 variable "etl_schedule" {

@@ -142,7 +142,9 @@ class Settings(BaseSettings):
     )
     maximum_bytes_billed: int = Field(
         50 * 1024**3,
-        description="Per-query cap on bytes billed (a runaway scan fails instead of billing).",
+        ge=10_485_760,
+        description="Per-query cap on bytes billed: a runaway scan fails instead of billing "
+        "(BigQuery rejects caps under 10485760).",
         json_schema_extra=_TERRAFORM,
     )
 
@@ -292,6 +294,23 @@ class Settings(BaseSettings):
     openlineage_file: Path | None = Field(
         None,
         description="JSON-lines file of events; default <state_dir>/lineage/openlineage.jsonl.",
+    # --- SQL cost review ----------------------------------------------------------------------
+    sql_review_usd_per_tib: float = Field(
+        6.25, gt=0, description="On-demand BigQuery price the SQL reviewer prices findings at."
+    )
+    sql_review_top_jobs: int = Field(
+        20, ge=1, le=1000, description="How many of the day's most expensive jobs get reviewed."
+    )
+    sql_review_mv_min_repeats: int = Field(
+        3, ge=2, description="Repeats of one aggregate in a day before a materialized view pays."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming webhook for reports (from Secret Manager in GCP)."
+    )
+    query_log_path: Path | None = Field(
+        None,
+        description="Local JSON-lines query log the DuckDB warehouse appends to (the local "
+        "stand-in of INFORMATION_SCHEMA.JOBS); unset: no log.",
     )
 
     # --- observability ------------------------------------------------------------------------

@@ -320,6 +320,7 @@ def test_pubsub_resources_equal_the_code_topology() -> None:
 
 # The roles each workload's code needs, and on what. Changing a grant means changing this table
 # in the same commit, with the reason.
+DATASET_LAYERS = ("raw", "staging", "mart", "monitoring")
 EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     # ingest / collector: publish accepted and refused events, read the write keys, emit metrics.
     ("ingest", "roles/pubsub.publisher", "topic:events"),
@@ -351,6 +352,14 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("etl", "roles/bigquery.jobUser", "project"),
     ("etl", "roles/monitoring.metricWriter", "project"),
     ("etl", "roles/logging.logWriter", "project"),
+    # sql_review: dry runs (read every layer), the project's job history, metrics, Slack.
+    *{("sql-review", "roles/bigquery.dataViewer", f"dataset:{d}") for d in DATASET_LAYERS},
+    ("sql-review", "roles/bigquery.jobUser", "project"),
+    ("sql-review", "roles/bigquery.resourceViewer", "project"),
+    ("sql-review", "roles/monitoring.metricWriter", "project"),
+    ("sql-review", "roles/logging.logWriter", "project"),
+    ("sql-review", "roles/secretmanager.secretAccessor", "secret:slack-webhook-url"),
+    ("scheduler", "roles/run.invoker", "function:sql_review"),
     # orchestration: the workflow calls etl; the scheduler starts the workflow and cdc_flush.
     ("workflows", "roles/run.invoker", "function:etl"),
     ("workflows", "roles/logging.logWriter", "project"),

@@ -215,7 +215,7 @@ def test_nothing_listening_is_transient() -> None:
 
 
 def test_queries_carry_the_byte_cap_typed_params_and_physical_names(stand_in: StandIn) -> None:
-    wh = _warehouse(stand_in.endpoint, maximum_bytes_billed=12345, dataset_raw="raw_prod")
+    wh = _warehouse(stand_in.endpoint, maximum_bytes_billed=20_971_520, dataset_raw="raw_prod")
     with pytest.raises(TransientError):
         wh.query(
             f"SELECT id FROM {EVENTS} WHERE day = @d AND n IN UNNEST(@ns)",
@@ -224,7 +224,7 @@ def test_queries_carry_the_byte_cap_typed_params_and_physical_names(stand_in: St
     method, path, body = stand_in.requests[0]
     assert method == "POST" and path.split("?")[0].endswith("/projects/edp-standin/jobs")
     query = body["configuration"]["query"]
-    assert query["maximumBytesBilled"] == "12345"
+    assert query["maximumBytesBilled"] == "20971520"
     assert query["useLegacySql"] is False
     assert "raw_prod.contract_events" in query["query"]
     params = {p["name"]: p for p in query["queryParameters"]}

@@ -23,18 +23,29 @@ The target of ``INSERT`` is not read. This over-counts a little (an unqualified 
 two joined tables is charged to both) and ignores BigQuery's 10 MB per-table billing minimum
 (that is billing, not bytes processed). The figure is computed by one aggregate query per table
 over the referenced columns of the pruned partitions, so it is exact for those rules.
+
+Without a warehouse, :func:`estimate_from_statistics` computes the same figure from table
+statistics (per-partition column bytes, :mod:`edp.warehouse.statistics`) and adds BigQuery's
+on-demand billing rules: ``max(10 MiB, sum over tables of max(10 MiB, bytes))`` rounded up to
+the MiB. There, only a filter on the *bare* partition column prunes (BigQuery's "isolate the
+partition column in your filter": ``DATE(ts) = @d`` or ``CAST(ts AS DATE)`` reads every
+partition), bounds are folded to constants in Python, and an unknown bound prunes nothing.
+Clustering is not modelled (a dry run cannot see it either): the figure is an upper bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from sqlglot import exp
 
 from edp.contracts.catalog import Catalog, TableSpec
 from edp.warehouse.arrow_schema import bigquery_size_sql
 from edp.warehouse.dialect import DATASETS, parse_bigquery
+from edp.warehouse.statistics import PartitionStatistics, Statistics, fold
 
 #: Column name standing for the DuckDB size expression in the BigQuery-dialect size query.
 SIZE_PLACEHOLDER = "edp_size_placeholder"
@@ -66,7 +77,7 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def _read_tables(statement: exp.Expression) -> list[exp.Table]:
+def read_tables(statement: exp.Expression) -> list[exp.Table]:
     target: exp.Expression | None = None
     if isinstance(statement, exp.Insert):
         target = statement.this
@@ -90,7 +101,7 @@ def _names_for(table: exp.Table) -> set[str]:
     return names
 
 
-def _referenced_columns(statement: exp.Expression, table: exp.Table, spec: TableSpec) -> list[str]:
+def referenced_columns(statement: exp.Expression, table: exp.Table, spec: TableSpec) -> list[str]:
     names = _names_for(table)
     for star in statement.find_all(exp.Star):
         parent = star.parent
@@ -198,9 +209,9 @@ def estimate_statement_bytes(
 ) -> int:
     """Bytes BigQuery would process for one parsed BigQuery-dialect statement."""
     total = 0
-    for table in _read_tables(statement):
+    for table in read_tables(statement):
         spec = catalog.table(f"{table.db}.{table.name}")
-        columns = _referenced_columns(statement, table, spec)
+        columns = referenced_columns(statement, table, spec)
         if not columns:
             continue
         sizes = " + ".join(bigquery_size_sql(spec.column(c), _quote(c)) for c in columns)
@@ -220,4 +231,210 @@ def estimate_bytes(
     return sum(
         estimate_statement_bytes(statement, catalog, params, run_scalar)
         for statement in parse_bigquery(sql)
+    )
+
+
+# --- offline: from table statistics ------------------------------------------------------------
+
+#: BigQuery bills at least 10 MiB per table referenced and per query, rounded up to the MiB.
+MIN_BILLED_BYTES = 10 * 2**20
+_MIB = 2**20
+_PARTITION_SPAN = {
+    "DAY": dt.timedelta(days=1),
+    "HOUR": dt.timedelta(hours=1),
+}
+_COMPARISONS = (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def billed_bytes(per_table: Iterable[int]) -> int:
+    """On-demand bytes billed for the bytes each referenced table processes.
+
+    Example:
+        >>> billed_bytes([0, 25 * 2**20 + 1]) == 10 * 2**20 + 26 * 2**20
+        True
+        >>> billed_bytes([]) == 10 * 2**20
+        True
+    """
+    total = sum(max(MIN_BILLED_BYTES, -(-b // _MIB) * _MIB) for b in per_table)
+    return max(MIN_BILLED_BYTES, total)
+
+
+def where_of(table: exp.Table) -> exp.Expression | None:
+    """The WHERE condition of the query that reads ``table`` (None without one)."""
+    scope = table.find_ancestor(exp.Select, exp.Delete, exp.Update)
+    where = scope.args.get("where") if scope is not None else None
+    return where.this if isinstance(where, exp.Where) else None
+
+
+def _conjuncts(condition: exp.Expression | None) -> list[exp.Expression]:
+    if condition is None:
+        return []
+    if isinstance(condition, exp.And):
+        return [cast("exp.Expression", c) for c in condition.flatten()]
+    return [condition]
+
+
+@dataclass(frozen=True)
+class PartitionFilters:
+    """The conjuncts of a table's WHERE that name its partition column."""
+
+    bare: tuple[exp.Expression, ...] = ()  # the column itself compared: BigQuery prunes
+    wrapped: tuple[exp.Expression, ...] = ()  # inside a function or cast: no pruning
+
+
+def partition_filters(table: exp.Table, spec: TableSpec) -> PartitionFilters:
+    """Split the WHERE conjuncts on ``spec``'s partition column by whether they can prune."""
+    if spec.partitioning is None:
+        return PartitionFilters()
+    column = spec.partitioning.field
+    names = _names_for(table)
+    bare: list[exp.Expression] = []
+    wrapped: list[exp.Expression] = []
+    for conjunct in _conjuncts(where_of(table)):
+        hits = [
+            c
+            for c in conjunct.find_all(exp.Column)
+            if c.name == column and (not c.table or c.table in names)
+        ]
+        if not hits or conjunct.find(exp.Select):
+            continue
+        direct = all(
+            c.parent is conjunct
+            or (isinstance(c.parent, exp.Paren) and c.parent.parent is conjunct)
+            for c in hits
+        ) and isinstance(conjunct, (*_COMPARISONS, exp.Between, exp.In))
+        (bare if direct else wrapped).append(conjunct)
+    return PartitionFilters(tuple(bare), tuple(wrapped))
+
+
+def _keeps(  # noqa: PLR0911 (one branch per comparison)
+    conjunct: exp.Expression,
+    start: dt.datetime,
+    end: dt.datetime,
+    params: Mapping[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """Whether partition ``[start, end)`` may hold rows passing ``conjunct`` (True if unknown)."""
+    if isinstance(conjunct, exp.Between):
+        low = fold(conjunct.args["low"], params, now)
+        high = fold(conjunct.args["high"], params, now)
+        return (low is None or end > low) and (high is None or start <= high)
+    if isinstance(conjunct, exp.In):
+        values = [fold(v, params, now) for v in conjunct.expressions]
+        if not values or any(v is None for v in values):
+            return True
+        return any(start <= v < end for v in values if v is not None)
+    left, right = conjunct.this, conjunct.expression
+    kind: type[exp.Expression] = type(conjunct)
+    flipped: dict[type[exp.Expression], type[exp.Expression]] = {
+        exp.GT: exp.LT,
+        exp.GTE: exp.LTE,
+        exp.LT: exp.GT,
+        exp.LTE: exp.GTE,
+        exp.EQ: exp.EQ,
+    }
+    if not isinstance(left, exp.Column):
+        left, right, kind = right, left, flipped[kind]
+    value = fold(right, params, now)
+    if value is None:
+        return True
+    if kind in (exp.GT, exp.GTE):
+        return end > value
+    if kind is exp.LT:
+        return start < value
+    if kind is exp.LTE:
+        return start <= value
+    return start <= value < end
+
+
+def _partition_end(start: dt.datetime, kind: str) -> dt.datetime:
+    if kind == "MONTH":
+        month = start.month % 12 + 1
+        return start.replace(year=start.year + (start.month == 12), month=month)
+    return start + _PARTITION_SPAN[kind]
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """What one table reference reads."""
+
+    ref: str
+    columns: tuple[str, ...]
+    partitions_read: int
+    partitions_total: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class BytesEstimate:
+    """Bytes a statement processes and bills, per table read."""
+
+    processed: int
+    billed: int
+    reads: tuple[TableRead, ...] = field(default=())
+
+
+def _read(
+    table: exp.Table,
+    spec: TableSpec,
+    *,
+    partitions: tuple[PartitionStatistics, ...],
+    columns: list[str],
+    params: Mapping[str, Any],
+    now: dt.datetime,
+) -> TableRead:
+    kept = list(partitions)
+    if spec.partitioning is not None:
+        filters = partition_filters(table, spec).bare
+        kind = spec.partitioning.type
+        kept = [
+            p
+            for p in partitions
+            if p.start is None
+            or all(_keeps(c, p.start, _partition_end(p.start, kind), params, now) for c in filters)
+        ]
+    size = sum(p.column_bytes.get(c, 0) for p in kept for c in columns)
+    return TableRead(
+        ref=spec.ref,
+        columns=tuple(columns),
+        partitions_read=len(kept),
+        partitions_total=len(partitions),
+        bytes=size,
+    )
+
+
+def estimate_from_statistics(
+    statement: exp.Expression,
+    catalog: Catalog,
+    statistics: Statistics,
+    params: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> BytesEstimate | None:
+    """Bytes ``statement`` would process and bill, from statistics only (no warehouse).
+
+    None when the statement reads no catalogue table. A catalogue table without statistics
+    counts as empty (it still bills the 10 MiB minimum).
+    """
+    instant = now or dt.datetime.now(dt.UTC)
+    reads = []
+    for table in read_tables(statement):
+        spec = catalog.table(f"{table.db}.{table.name}")
+        stats = statistics.tables.get(spec.ref)
+        columns = referenced_columns(statement, table, spec)
+        partitions = stats.partitions if stats is not None else ()
+        reads.append(
+            _read(
+                table,
+                spec,
+                partitions=partitions,
+                columns=columns,
+                params=params or {},
+                now=instant,
+            )
+        )
+    if not reads:
+        return None
+    processed = sum(r.bytes for r in reads)
+    return BytesEstimate(
+        processed=processed, billed=billed_bytes(r.bytes for r in reads), reads=tuple(reads)
     )

@@ -21,6 +21,7 @@ from edp_tools.cli import etl as etl_cli
 from edp_tools.cli import generate as generate_cli
 from edp_tools.cli import load as load_cli
 from edp_tools.cli import schemas as schemas_cli
+from edp_tools.cli import sql as sql_cli
 
 app = typer.Typer(
     name="edp",
@@ -36,6 +37,7 @@ app.add_typer(etl_cli.app, name="etl")
 app.add_typer(load_cli.app, name="load")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(docs_cli.app, name="docs")
+app.add_typer(sql_cli.app, name="sql")
 app.command("generate")(generate_cli.generate)
 app.command("demo")(demo_cli.demo)
 

@@ -37,7 +37,9 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -108,6 +110,9 @@ class DuckDBWarehouse:
             extra aggregate scan per table read): ``"scripts"`` (default: ``execute_script``,
             i.e. the ETL's run records), ``"always"`` (``query`` too) or ``"never"``.
             ``dry_run`` always estimates; ``query_arrow`` never does.
+        query_log: a JSON-lines file every successful ``query``/``execute_script`` is appended
+            to, shaped like BigQuery's ``INFORMATION_SCHEMA.JOBS`` rows (the local stand-in the
+            SQL reviewer's scheduled mode reads); None: no log.
     """
 
     name = "duckdb"
@@ -121,6 +126,7 @@ class DuckDBWarehouse:
         read_only: bool = False,
         dedup_window: int = 100_000,
         estimate_bytes: Literal["never", "scripts", "always"] = "scripts",
+        query_log: Path | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.catalog = catalog or load_catalog()
@@ -153,6 +159,7 @@ class DuckDBWarehouse:
         self._estimate_queries = estimate_bytes == "always"
         self._estimate_scripts = estimate_bytes != "never"
         self._closed = False
+        self._query_log = query_log
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -211,6 +218,21 @@ class DuckDBWarehouse:
             return cursor.execute(statement.sql, self._bind(statement, params))
         except duckdb.Error as exc:
             raise self._error(exc, statement.sql) from exc
+
+    def _log_job(self, sql: str, bytes_processed: int, started: float) -> None:
+        """Append one ``INFORMATION_SCHEMA.JOBS``-shaped row to the query log (if any)."""
+        if self._query_log is None:
+            return
+        record = {
+            "job_id": f"local_{uuid.uuid4().hex}",
+            "creation_time": datetime.now(UTC).isoformat(),
+            "query": sql,
+            "total_bytes_billed": bytes_processed,
+            "duration_s": round(time.perf_counter() - started, 6),
+        }
+        self._query_log.parent.mkdir(parents=True, exist_ok=True)
+        with self._query_log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
 
     def _estimate_sql(self, sql: str, params: Mapping[str, Any] | None) -> int:
         return sum(self._estimate_one(parsed, params) for parsed in parse_bigquery(sql))
@@ -381,6 +403,7 @@ class DuckDBWarehouse:
                 if isinstance(values[i], str):
                     values[i] = json.loads(values[i])
             out.append(dict(zip(columns, values, strict=True)))
+        self._log_job(sql, estimated, started)
         return QueryResult(
             rows=out,
             bytes_processed=estimated,
@@ -438,6 +461,7 @@ class DuckDBWarehouse:
                     except duckdb.Error:
                         log.warning("rollback after a failed script statement failed")
                 raise
+        self._log_job(sql, processed, started)
         return ScriptResult(
             statements=len(statements),
             rows_affected=rows_affected,
@@ -530,4 +554,6 @@ def _engine_config(settings: Settings) -> dict[str, Any]:
 
 def from_settings(settings: Settings) -> DuckDBWarehouse:
     """The ``duckdb`` backend of :func:`edp.warehouse.get_warehouse` (entry point)."""
-    return DuckDBWarehouse(settings.duckdb_file, settings=settings)
+    return DuckDBWarehouse(
+        settings.duckdb_file, settings=settings, query_log=settings.query_log_path
+    )

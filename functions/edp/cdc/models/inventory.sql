@@ -10,7 +10,23 @@ with
 
 changes as (
 
-    select * from raw.cdc_inventory
+    -- the columns the rebuild uses, not *: BigQuery bills every column a query names
+    select
+        warehouse_id,
+        product_id,
+        on_hand,
+        reserved,
+        unit_cost,
+        weight_kg,
+        is_active,
+        last_counted_on,
+        updated_at,
+        op,
+        lsn,
+        tx_position,
+        source_ts,
+        ingested_at
+    from raw.cdc_inventory
 
 ),
 

@@ -10,7 +10,21 @@ with
 
 changes as (
 
-    select * from raw.cdc_order_items
+    -- the columns the rebuild uses, not *: BigQuery bills every column a query names
+    select
+        order_id,
+        line_no,
+        product_id,
+        product_name,
+        quantity,
+        unit_price,
+        line_total,
+        op,
+        lsn,
+        tx_position,
+        source_ts,
+        ingested_at
+    from raw.cdc_order_items
 
 ),
 

@@ -10,7 +10,28 @@ with
 
 changes as (
 
-    select * from raw.cdc_orders
+    -- the columns the rebuild uses, not *: BigQuery bills every column a query names
+    select
+        order_id,
+        order_uuid,
+        user_id,
+        status,
+        currency,
+        subtotal,
+        discount,
+        shipping_fee,
+        total_amount,
+        payment_method,
+        paid_at,
+        note,
+        created_at,
+        updated_at,
+        op,
+        lsn,
+        tx_position,
+        source_ts,
+        ingested_at
+    from raw.cdc_orders
 
 ),
 

@@ -10,7 +10,26 @@ with
 
 changes as (
 
-    select * from raw.cdc_shipments
+    -- the columns the rebuild uses, not *: BigQuery bills every column a query names
+    select
+        shipment_id,
+        order_id,
+        carrier,
+        tracking_number,
+        status,
+        is_express,
+        weight_kg,
+        estimated_delivery,
+        label_printed_local,
+        shipped_at,
+        delivered_at,
+        updated_at,
+        op,
+        lsn,
+        tx_position,
+        source_ts,
+        ingested_at
+    from raw.cdc_shipments
 
 ),
 

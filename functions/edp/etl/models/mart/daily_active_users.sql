@@ -28,6 +28,7 @@ first_seen as (
     select
         user_key,
         first_seen_date
+    -- sqlreview: allow MissingPartitionFilter because a user's first-seen day can be in any partition: the lookup needs the whole table (one row per user)
     from staging.user_first_seen
 
 ),

@@ -19,6 +19,7 @@ cohorts as (
         user_key,
         first_seen_date,
         date_trunc(first_seen_date, week(monday)) as first_seen_week
+    -- sqlreview: allow MissingPartitionFilter because a user's first-seen day can be in any partition: the lookup needs the whole table (one row per user)
     from staging.user_first_seen
 
 ),

@@ -44,6 +44,7 @@ known as (
     select
         user_key,
         first_seen_at
+    -- sqlreview: allow MissingPartitionFilter because a user's first-seen day can be in any partition: the lookup needs the whole table (one row per user)
     from staging.user_first_seen
     where user_key in (select user_key from window_first)
 
