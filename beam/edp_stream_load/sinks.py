@@ -44,20 +44,15 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.timestamp import Timestamp
 
 from edp.contracts.catalog import FieldSpec, TableSpec, load_catalog
-<<<<<<< HEAD
-from edp.load.transforms import RawRowMapper, now_micros, rows_to_arrow
-=======
 from edp.load.transforms import (
     ERRORS_TABLE,
     DeadLetter,
     RawRowMapper,
-    arrow_schema,
     dead_letter_row,
     now_micros,
     rows_to_arrow,
     to_utc_micros,
 )
->>>>>>> beam
 from edp.settings import get_settings
 from edp.warehouse.arrow_schema import arrow_schema
 from edp.warehouse.port import Warehouse

@@ -294,6 +294,8 @@ class Settings(BaseSettings):
     openlineage_file: Path | None = Field(
         None,
         description="JSON-lines file of events; default <state_dir>/lineage/openlineage.jsonl.",
+    )
+
     # --- SQL cost review ----------------------------------------------------------------------
     sql_review_usd_per_tib: float = Field(
         6.25, gt=0, description="On-demand BigQuery price the SQL reviewer prices findings at."
