@@ -173,6 +173,28 @@ class Settings(BaseSettings):
         12, ge=1, description="Largest week-N kept in mart.retention_cohorts (weekly cohorts)."
     )
 
+    # --- data-quality agent ------------------------------------------------------------------
+    quality_llm: Literal["vertex", "offline"] = Field(
+        "offline",
+        description="Who writes incident reports: Gemini on Vertex AI, or the offline rule-based "
+        "analyst (also the fallback when Vertex fails).",
+    )
+    quality_llm_model: str = Field("gemini-2.5-flash", description="Gemini model of reports.")
+    quality_llm_location: str = Field("global", description="Vertex AI location of the model.")
+    quality_llm_base_url: str | None = Field(
+        None, description="Override of the Vertex AI endpoint (tests, private endpoints)."
+    )
+    quality_llm_timeout_s: float = Field(30.0, gt=0, description="Timeout of one report call.")
+    slack_webhook_critical: SecretStr | None = Field(
+        None, description="Slack incoming webhook of the critical channel (Secret Manager)."
+    )
+    slack_webhook_warning: SecretStr | None = Field(
+        None, description="Slack incoming webhook of the warning channel (Secret Manager)."
+    )
+    quality_quiet_minutes: int = Field(
+        120, ge=0, description="No repeat alert for an open incident within this unless it worsens."
+    )
+
     # --- observability ------------------------------------------------------------------------
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(
         "prometheus", description="Where OpenTelemetry metrics go."
