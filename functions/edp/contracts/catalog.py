@@ -139,6 +139,9 @@ class CategoryMixCheck(_Frozen):
     columns: tuple[str, ...] = Field(min_length=1)
     max_psi: float = Field(0.1, gt=0)
     min_rows: int = Field(500, ge=1)
+    #: Rows come in clusters of this column (a session's events share platform and device):
+    #: the mix then varies by the size-weighted mean cluster size more than row counts say.
+    cluster_column: str | None = None
 
 
 class ReferenceCheck(_Frozen):

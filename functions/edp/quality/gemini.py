@@ -82,8 +82,9 @@ def gemini_report(
     if not isinstance(parsed, IncidentReport):
         reason = "no answer"
         candidates = response.candidates or []
-        if candidates and candidates[0].finish_reason:
-            reason = f"finish reason {candidates[0].finish_reason}"
+        finish = candidates[0].finish_reason if candidates else None
+        if finish is not None and finish != types.FinishReason.STOP:
+            reason = f"finish reason {finish.value}"  # a refusal (SAFETY, ...) or a cut answer
         elif response.text:
             reason = "answer does not match the report schema"
         raise ReportUnavailableError(reason)

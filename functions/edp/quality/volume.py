@@ -137,12 +137,13 @@ def _seasonal_samples(
     start: datetime,
     check: VolumeCheck,
     flagged: frozenset[datetime],
+    first: datetime,
 ) -> list[float]:
     slot, n = slot_of(check), int(window_of(check) / slot_of(check))
     out = []
     for k in range(1, check.training_weeks + 1):
         lag = start - k * WEEK
-        if _clean(lag, slot, n, flagged):
+        if lag >= first and _clean(lag, slot, n, flagged):
             out.append(_window_sum(counts, lag, slot, n))
     return out
 
@@ -173,8 +174,10 @@ def score_volume(
     counts: Mapping[datetime, float],
     now: datetime,
     check: VolumeCheck,
+    *,
     flagged: Iterable[datetime] = (),
     promotions: Iterable[str] = (),
+    history_start: datetime | None = None,
 ) -> VolumeVerdict:
     """Score the window a run at ``now`` looks at.
 
@@ -185,15 +188,18 @@ def score_volume(
         flagged: slot starts of earlier anomalous windows, left out of training.
         promotions: names of declared promotions overlapping the window: a spike then is
             ``expected``, not ``fail``.
+        history_start: first slot with data (default: the earliest slot in ``counts``);
+            windows before it are no history, not zero rows.
     """
     if check.method == "mean14":
         return _score_mean14(counts, now, check)
+    first = history_start if history_start is not None else min(counts, default=now)
     flagged_set = frozenset(flagged)
     slot, n = slot_of(check), int(window_of(check) / slot_of(check))
     start, end = scored_window(now, check)
     window_slots = tuple(start + i * slot for i in range(n))
     value = _window_sum(counts, start, slot, n)
-    samples = _seasonal_samples(counts, start, check, flagged_set)
+    samples = _seasonal_samples(counts, start, check, flagged_set, first)
     base = {
         "value": value,
         "threshold": check.threshold,
@@ -213,7 +219,7 @@ def score_volume(
         t = start - j * slot
         if not _clean(t, slot, n, flagged_set):
             continue
-        seasonal = _seasonal_samples(counts, t, check, flagged_set)
+        seasonal = _seasonal_samples(counts, t, check, flagged_set, first)
         if len(seasonal) >= check.min_training_points:
             own = _window_sum(counts, t, slot, n)
             expect = statistics.median(seasonal)

@@ -273,6 +273,8 @@ def _check_problems(
     named += [("nulls.columns", c) for c in (checks.nulls.columns if checks.nulls else ())]
     mix = checks.category_mix.columns if checks.category_mix else ()
     named += [("category_mix.columns", c) for c in mix]
+    if checks.category_mix:
+        named.append(("category_mix.cluster_column", checks.category_mix.cluster_column))
     named += [("references.column", r.column) for r in checks.references]
     problems = [
         f"{table.ref}: checks.{what} {name!r} is not a column"

@@ -145,12 +145,19 @@ class Simulator:
         check = spec.checks.volume
         if self.seed_rule:
             check = check.model_copy(update={"method": "mean14", "threshold": 2.0})
-        counts = VisibleCounts(base, now, lambda s: self.history.hidden(stall, s, now))
+        h = self.history
+        counts = VisibleCounts(base, now, lambda s: h.hidden(stall, s, now))
         lo, hi = scored_window(now, check)
         promos = [p.name for p in self.calendar.overlapping(spec.ref, lo, hi)]
         flagged = self.flagged.setdefault(spec.ref, set())
         result = volume_check.evaluate(
-            spec.ref, check, counts, now, flagged=flagged, promotions=promos
+            spec.ref,
+            check,
+            counts,
+            now,
+            flagged=flagged,
+            promotions=promos,
+            history_start=datetime(h.start.year, h.start.month, h.start.day, tzinfo=UTC),
         )
         if result.status in ("fail", "expected"):
             flagged.update(datetime.fromisoformat(s) for s in result.details["slots"])
@@ -210,6 +217,10 @@ class Simulator:
 
     def _mix(self, now: datetime, check: Any, visible: list[datetime]) -> list[CheckResult]:
         out = []
+        ev = self.history.events
+        sessions = sum(ev.session_sq.get(s, 0.0) for s in visible)
+        rows = sum(ev.rows.get(s, 0.0) - ev.nulls["session_id"].get(s, 0.0) for s in visible)
+        deff = sessions / rows if rows else 1.0
         lags = category_mix.windows(now, 60)
         recent = lags[-1]
         for column in check.columns:
@@ -226,9 +237,20 @@ class Simulator:
                         total = sum(n for _, n in _slot_values(source, s))
                         key = (s, "page_view")
                         counts[key] = counts.get(key, 0.0) + total * shift
-            current, baseline = category_mix.split(counts, recent, self.flagged.get(EVENTS, ()))
+            current, baseline, weeks = category_mix.split(
+                counts, recent, self.flagged.get(EVENTS, ())
+            )
             out.append(
-                category_mix.evaluate(EVENTS, column, check, current, baseline, window=recent)
+                category_mix.evaluate(
+                    EVENTS,
+                    column,
+                    check,
+                    current,
+                    baseline,
+                    window=recent,
+                    lags=weeks,
+                    design_effect=deff,
+                )
             )
         return out
 

@@ -54,6 +54,7 @@ class Metrics:
     rows: dict[datetime, float] = field(default_factory=dict)
     nulls: dict[str, dict[datetime, float]] = field(default_factory=dict)
     distinct_hour: dict[datetime, float] = field(default_factory=dict)  # window start -> ids
+    session_sq: dict[datetime, float] = field(default_factory=dict)  # sum of (rows/session)^2
     mix: dict[str, dict[tuple[datetime, str], float]] = field(default_factory=dict)
 
 
@@ -81,6 +82,13 @@ def aggregate_day(table: pa.Table, metrics: Metrics) -> float:
             key = datetime.fromtimestamp(h * 3600 + offset, tz=UTC)
             # a window across midnight gets a part from each day (event ids are unique per day)
             metrics.distinct_hour[key] = metrics.distinct_hour.get(key, 0.0) + d
+    sql = (
+        "SELECT s, SUM(m * m) FROM (SELECT "
+        f"{epoch} AS s, session_id, COUNT(*) AS m FROM t WHERE session_id IS NOT NULL "
+        "GROUP BY s, session_id) GROUP BY s"
+    )
+    for s, sq in con.execute(sql).fetchall():
+        metrics.session_sq[at(int(s))] = float(sq)
     for c in MIX_COLUMNS:
         sql = f"SELECT {epoch} AS s, {c}, COUNT(*) FROM t GROUP BY s, {c}"
         target = metrics.mix.setdefault(c, {})

@@ -26,9 +26,12 @@ def evaluate(
     *,
     flagged: Iterable[datetime] = (),
     promotions: Iterable[str] = (),
+    history_start: datetime | None = None,
 ) -> CheckResult:
     """The detector's verdict as a check result (critical when the change is -50 % or +100 %)."""
-    v: VolumeVerdict = score_volume(counts, now, check, flagged, promotions)
+    v: VolumeVerdict = score_volume(
+        counts, now, check, flagged=flagged, promotions=promotions, history_start=history_start
+    )
     critical = v.status == "fail" and (v.relative_change <= -0.5 or v.relative_change >= 1.0)
     return CheckResult(
         check_name=f"{table}.volume",
