@@ -9,16 +9,19 @@ locals {
   dataset_iam = {
     raw = {
       "roles/bigquery.dataEditor" = [local.sa["cdc-flush"], local.sa.beam]
-      "roles/bigquery.dataViewer" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa.etl, local.sa.quality]
     }
     staging = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa.quality]
     }
     mart = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
+      "roles/bigquery.dataViewer" = [local.sa.quality]
     }
     monitoring = {
-      "roles/bigquery.dataEditor" = [local.sa.etl]
+      # quality_check writes data_quality_checks and quality_incidents
+      "roles/bigquery.dataEditor" = [local.sa.etl, local.sa.quality]
     }
   }
 }

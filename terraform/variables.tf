@@ -113,14 +113,22 @@ variable "functions" {
       memory        = "1Gi"
       timeout_s     = 1800
     }
+    quality_check = {
+      min_instances = 0
+      max_instances = 1
+      concurrency   = 1
+      cpu           = "1"
+      memory        = "1Gi"
+      timeout_s     = 300
+    }
   }
   validation {
     condition     = alltrue([for f in values(var.functions) : f.min_instances >= 0 && f.max_instances >= f.min_instances && f.concurrency >= 1])
     error_message = "Each function needs 0 <= min_instances <= max_instances and concurrency >= 1."
   }
   validation {
-    condition     = length(setsubtract(["ingest", "cdc_flush", "etl"], keys(var.functions))) == 0
-    error_message = "functions must size at least ingest, cdc_flush and etl."
+    condition     = length(setsubtract(["ingest", "cdc_flush", "etl", "quality_check"], keys(var.functions))) == 0
+    error_message = "functions must size at least ingest, cdc_flush, etl and quality_check."
   }
 }
 
@@ -256,4 +264,19 @@ variable "gke_security_group" {
   description = "Google Group (gke-security-groups@<your-domain>) for Kubernetes RBAC via Google Groups; null disables it."
   type        = string
   default     = null
+}
+
+variable "quality" {
+  description = "Data-quality agent: schedule (cron, UTC) and who writes incident reports (vertex or offline; EDP_QUALITY_LLM*)."
+  type = object({
+    schedule     = optional(string, "*/30 * * * *")
+    llm          = optional(string, "vertex")
+    llm_model    = optional(string, "gemini-2.5-flash")
+    llm_location = optional(string, "global")
+  })
+  default = {}
+  validation {
+    condition     = contains(["vertex", "offline"], var.quality.llm)
+    error_message = "quality.llm must be vertex or offline."
+  }
 }
