@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from slack_sdk.errors import SlackObjectFormationError
@@ -117,3 +118,25 @@ def test_time_is_spent_only_on_retries(capture_server: CaptureServer) -> None:
     started = time.perf_counter()
     SlackNotifier({"warning": capture_server.url}).send(_message())
     assert time.perf_counter() - started < 1.0
+
+
+def test_the_local_receiver_records_what_the_notifier_sends(tmp_path: Path) -> None:
+    import json
+    import threading
+
+    from edp_tools.quality.webhook_receiver import make_server
+
+    out = tmp_path / "slack" / "messages.jsonl"
+    server = make_server("127.0.0.1", 0, out)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        notifier = SlackNotifier({"critical": f"{base}/critical", "warning": f"{base}/warning"})
+        assert notifier.send(_message("critical"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    (line,) = out.read_text().splitlines()
+    record = json.loads(line)
+    assert record["channel"] == "critical"
+    assert record["payload"]["blocks"][0]["type"] == "header"
