@@ -223,3 +223,22 @@ def test_the_entry_point_is_exported() -> None:
     import main
 
     assert callable(main.quality_check)
+
+
+def test_cli_run_prints_the_summary(warehouse: Warehouse) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from edp_tools.cli.main import app as cli
+
+    warehouse.insert_rows("raw.user_events", events(NOW, 100, null_sessions=40))
+    result = CliRunner().invoke(
+        cli, ["quality", "run", "--table", "raw.user_events", "--now", NOW.isoformat(), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert "raw.user_events.null_rate.session_id" in doc["failing"]
+    assert doc["incidents"][0]["action"] == "opened"
+    bad = CliRunner().invoke(cli, ["quality", "run", "--now", "2026-12-06T12:00:00"])
+    assert bad.exit_code != 0
