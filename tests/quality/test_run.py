@@ -242,3 +242,35 @@ def test_cli_run_prints_the_summary(warehouse: Warehouse) -> None:
     assert doc["incidents"][0]["action"] == "opened"
     bad = CliRunner().invoke(cli, ["quality", "run", "--now", "2026-12-06T12:00:00"])
     assert bad.exit_code != 0
+
+
+def test_schema_drift_sees_a_column_added_outside_schemas(warehouse: Warehouse) -> None:
+    warehouse.execute_script("ALTER TABLE raw.bad_events ADD COLUMN experiment STRING")
+    run = run_checks(warehouse, NOW, tables=["raw.bad_events", "raw.user_events"], store=False)
+    got = by_name(run.results)
+    drift = got["raw.bad_events.schema_drift"]
+    assert (drift.status, drift.details["added"], drift.severity) == (
+        "fail",
+        ["experiment"],
+        "warning",
+    )
+    assert got["raw.user_events.schema_drift"].status == "pass"
+
+
+def test_evidence_relates_events_cdc_orders_and_refusals(warehouse: Warehouse) -> None:
+    from edp.contracts.catalog import load_catalog
+    from edp.quality.evidence import gather
+
+    rows = events(NOW, 30)
+    for r in rows[:3]:
+        r["event_type"] = "purchase"
+    warehouse.insert_rows("raw.user_events", rows)
+    warehouse.insert_rows(
+        "monitoring.pipeline_runs",
+        [{"run_id": "r1", "pipeline": "daily_etl", "task": "mart.orders_daily",
+          "status": "failed", "started_at": NOW - timedelta(hours=2), "error": "boom"}],
+    )  # fmt: skip
+    run = run_checks(warehouse, NOW, tables=EVENTS, store=False)
+    ev = gather(warehouse, load_catalog(), PromotionCalendar(), "events", [], run.results, NOW)
+    assert ev.related == {"purchase_events": 3.0, "cdc_orders_created": 0.0, "refused_events": 0.0}
+    assert [r["error"] for r in ev.recent_runs] == ["boom"]

@@ -1,7 +1,8 @@
 """Schema drift: the warehouse table's columns and types against ``schemas/``.
 
-The table is read with a constant-false filter (no rows, no partitions scanned) and its Arrow
-schema compared by column name and type family with the catalogue's.
+The table is read with a filter that matches nothing (a partition bound before any partition
+for partitioned tables, which also satisfies ``require_partition_filter``; ``FALSE`` otherwise)
+and its Arrow schema compared by column name and type family with the catalogue's.
 
 Example:
     >>> import pyarrow as pa
@@ -13,6 +14,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
@@ -67,5 +70,14 @@ def evaluate(table: str, declared: pa.Schema, found: pa.Schema) -> CheckResult:
 def run(ctx: CheckContext, spec: TableSpec) -> list[CheckResult]:
     if spec.checks is None or not spec.checks.schema_drift:
         return []
-    found = ctx.warehouse.query_arrow(f"SELECT * FROM {spec.ref} WHERE FALSE").schema
+    if spec.partitioning:
+        # a filter on the partition column that matches no partition: nothing is read, and
+        # tables that require a partition filter accept it (a bare FALSE is not one)
+        part = spec.partitioning.field
+        kind = spec.column(part).type
+        bound: object = date(1970, 1, 1) if kind == "DATE" else datetime(1970, 1, 1, tzinfo=UTC)
+        sql = f"SELECT * FROM {spec.ref} WHERE {part} < @never"
+        found = ctx.warehouse.query_arrow(sql, {"never": bound}).schema
+    else:
+        found = ctx.warehouse.query_arrow(f"SELECT * FROM {spec.ref} WHERE FALSE").schema
     return [evaluate(spec.ref, arrow_schema(spec), found)]
