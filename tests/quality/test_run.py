@@ -274,3 +274,19 @@ def test_evidence_relates_events_cdc_orders_and_refusals(warehouse: Warehouse) -
     ev = gather(warehouse, load_catalog(), PromotionCalendar(), "events", [], run.results, NOW)
     assert ev.related == {"purchase_events": 3.0, "cdc_orders_created": 0.0, "refused_events": 0.0}
     assert [r["error"] for r in ev.recent_runs] == ["boom"]
+
+
+def test_an_undelivered_alert_is_sent_on_the_next_run(
+    warehouse: Warehouse, capture_server: CaptureServer
+) -> None:
+    settings = Settings(_env_file=None, quality_quiet_minutes=120)
+    notifier = SlackNotifier({"warning": capture_server.url}, max_rate_limit_retries=0)
+    capture_server.answers = [(503, {}, b"down"), (200, {}, b"ok")]
+    warehouse.insert_rows("raw.user_events", events(NOW, 200, null_sessions=30))
+    first = run_agent(warehouse, NOW, settings=settings, notifier=notifier, tables=EVENTS,
+                      calendar=PromotionCalendar())  # fmt: skip
+    assert (first.decisions[0].action, first.sent) == ("opened", 0)
+    second = run_agent(warehouse, NOW + timedelta(minutes=5), settings=settings,
+                       notifier=notifier, tables=EVENTS, calendar=PromotionCalendar())  # fmt: skip
+    assert (second.decisions[0].action, second.sent) == ("realerted", 1)
+    assert len(capture_server.requests) == 2

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,5 +108,9 @@ def run_agent(
                 outcome.sent += int(notifier.send(incident_message(decision, report)))
             except EdpError as exc:
                 log.error("quality: Slack message for %s failed: %s", group, exc)
+                if decision.action != "resolved":  # not delivered: the next run sends it
+                    decision = replace(
+                        decision, state=replace(decision.state, last_alerted_at=None)
+                    )
         save_state(warehouse, decision, run.run_id, now, report.model_dump() if report else None)
     return outcome

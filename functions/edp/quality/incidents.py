@@ -11,7 +11,7 @@ previous                   this run                                     action
 =========================  ===========================================  ==========
 none / resolved            failing checks                               opened
 open                       worse (severity up, new check, badness x1.5) realerted
-open                       the same, quiet period over                  realerted
+open                       the same, quiet period over (or never sent)  realerted
 open                       the same, within the quiet period            quiet
 open                       no failing check                             resolved
 =========================  ===========================================  ==========
@@ -129,8 +129,9 @@ def decide(
         or bool(set(checks) - set(previous.checks))
         or worst > previous.worst_score * WORSENING_FACTOR
     )
-    last = previous.last_alerted_at or previous.opened_at
-    reminder = now - last >= quiet
+    # never delivered (Slack was down): try again now
+    last = previous.last_alerted_at
+    reminder = last is None or now - last >= quiet
     action: Action = "realerted" if worse or reminder else "quiet"
     state = replace(
         previous,
