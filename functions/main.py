@@ -65,4 +65,13 @@ def sql_review(request: _flask.Request) -> _flask.Response:
     """
     from edp.sqlreview.app import handle
 
+
+# --- data-quality agent -----------------------------------------------------------------------
+@_ff.http
+def quality_check(request: _flask.Request) -> _flask.Response:
+    """Data-quality agent (HTTP, Cloud Scheduler every 30 minutes): run every declared check,
+    store the results, report and alert incidents. Routes and status codes: ``edp.quality.app``.
+    """
+    from edp.quality.app import handle
+
     return handle(request)

@@ -8,6 +8,7 @@ locals {
     ingest    = "Cloud Run function ingest: validates events and publishes them."
     cdc-flush = "Cloud Run function cdc_flush: drains CDC subscriptions into raw.cdc_*."
     etl       = "Cloud Run function etl: runs the SQL models for a date."
+    quality   = "Cloud Run function quality_check: data-quality checks, reports and Slack alerts."
     workflows = "Cloud Workflows daily_etl: calls the etl function with OIDC."
     scheduler = "Cloud Scheduler: starts the workflow and the CDC flush."
     gke-nodes = "GKE node pools: logs, metrics and image pulls only."
@@ -25,10 +26,12 @@ locals {
 
   # Project-level roles: only those that cannot be granted on a narrower resource.
   project_iam = {
-    "roles/bigquery.jobUser"                    = [local.sa["cdc-flush"], local.sa.etl, local.sa.beam, local.sa["sql-review"]]
-    "roles/bigquery.resourceViewer"             = [local.sa["sql-review"]] # INFORMATION_SCHEMA.JOBS_BY_PROJECT
-    "roles/monitoring.metricWriter"             = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa["gke-nodes"], local.sa.collector, local.sa.debezium, local.sa.beam, local.sa["sql-review"]]
-    "roles/logging.logWriter"                   = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa.workflows, local.sa["gke-nodes"], local.sa["sql-review"]]
+    "roles/bigquery.jobUser"        = [local.sa["cdc-flush"], local.sa.etl, local.sa.beam, local.sa["sql-review"], local.sa.quality]
+    "roles/bigquery.resourceViewer" = [local.sa["sql-review"]] # INFORMATION_SCHEMA.JOBS_BY_PROJECT
+    "roles/monitoring.metricWriter" = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa["gke-nodes"], local.sa.collector, local.sa.debezium, local.sa.beam, local.sa["sql-review"], local.sa.quality]
+    "roles/logging.logWriter"       = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa.workflows, local.sa["gke-nodes"], local.sa["sql-review"], local.sa.quality]
+    # quality_check asks Gemini on Vertex AI for incident reports (generateContent).
+    "roles/aiplatform.user"                     = [local.sa.quality]
     "roles/monitoring.viewer"                   = [local.sa["gke-nodes"]]
     "roles/stackdriver.resourceMetadata.writer" = [local.sa["gke-nodes"]]
     "roles/cloudsql.client"                     = [local.sa.debezium]

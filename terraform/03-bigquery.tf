@@ -9,19 +9,20 @@ locals {
   dataset_iam = {
     raw = {
       "roles/bigquery.dataEditor" = [local.sa["cdc-flush"], local.sa.beam]
-      "roles/bigquery.dataViewer" = [local.sa.etl, local.sa["sql-review"]]
+      "roles/bigquery.dataViewer" = [local.sa.etl, local.sa["sql-review"], local.sa.quality]
     }
     # cdc_flush refreshes the current-state tables (staging.orders, ...) after each flush.
     staging = {
       "roles/bigquery.dataEditor" = [local.sa.etl, local.sa["cdc-flush"]]
-      "roles/bigquery.dataViewer" = [local.sa["sql-review"]] # dry runs check read access
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"], local.sa.quality] # sql-review: dry runs check read access
     }
     mart = {
       "roles/bigquery.dataEditor" = [local.sa.etl]
-      "roles/bigquery.dataViewer" = [local.sa["sql-review"]]
+      "roles/bigquery.dataViewer" = [local.sa["sql-review"], local.sa.quality]
     }
     monitoring = {
-      "roles/bigquery.dataEditor" = [local.sa.etl]
+      # quality_check writes data_quality_checks and quality_incidents
+      "roles/bigquery.dataEditor" = [local.sa.etl, local.sa.quality]
       "roles/bigquery.dataViewer" = [local.sa["sql-review"]]
     }
   }

@@ -65,6 +65,21 @@ locals {
         EDP_SQL_REVIEW_TOP_JOBS    = tostring(var.sql_review.top_jobs)
       }
       secrets = { EDP_SLACK_WEBHOOK_URL = google_secret_manager_secret.secret["slack-webhook-url"].secret_id }
+    # --- data-quality agent ---
+    quality_check = {
+      entry_point = "quality_check"
+      description = "Runs every declared data-quality check, stores results, reports and alerts incidents."
+      sa          = "quality"
+      env = {
+        EDP_QUALITY_LLM          = var.quality.llm
+        EDP_QUALITY_LLM_MODEL    = var.quality.llm_model
+        EDP_QUALITY_LLM_LOCATION = var.quality.llm_location
+      }
+      # Secret Manager references: the webhook URLs never enter the Terraform state.
+      secrets = {
+        EDP_SLACK_WEBHOOK_CRITICAL = google_secret_manager_secret.secret["slack-webhook-critical"].secret_id
+        EDP_SLACK_WEBHOOK_WARNING  = google_secret_manager_secret.secret["slack-webhook-warning"].secret_id
+      }
       ingress = "ALLOW_INTERNAL_ONLY"
       iam     = { "roles/run.invoker" = [local.sa.scheduler] }
     }
@@ -209,6 +224,29 @@ resource "google_cloud_scheduler_job" "sql_review" {
     oidc_token {
       service_account_email = google_service_account.workload["scheduler"].email
       audience              = module.function["sql_review"].uri
+    }
+  }
+}
+
+# --- data-quality agent: every 30 minutes (OIDC, like cdc_flush) ----------------------------
+resource "google_cloud_scheduler_job" "quality_check" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${local.prefix}-quality-check"
+  description = "Runs quality_check: every declared data-quality check, incident reports, Slack."
+  schedule    = var.quality.schedule
+  time_zone   = "Etc/UTC"
+
+  retry_config {
+    retry_count = 0 # the next run 30 minutes later is the retry
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = module.function["quality_check"].uri
+    oidc_token {
+      service_account_email = google_service_account.workload["scheduler"].email
+      audience              = module.function["quality_check"].uri
     }
   }
 }

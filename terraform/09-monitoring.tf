@@ -58,6 +58,12 @@ locals {
       doc      = "A platform pod restarted more than ${var.alerting.pod_restarts_per_hour} times in an hour (OOM? probe failures?)."
       query    = "max by (pod_name) (increase(kubernetes_io:container_restart_count{monitored_resource=\"k8s_container\",namespace_name=\"edp\"}[1h])) > ${var.alerting.pod_restarts_per_hour}"
     }
+    data-quality-check-failed = {
+      severity = "WARNING"
+      duration = "0s"
+      doc      = "A data-quality check fails (data_quality_check_status 2 = fail, 3 = error). The quality agent posts the incident and its report to Slack; details in monitoring.data_quality_checks (docs/quality.md: Runbook)."
+      query    = "max by (table, check_name) (workload_googleapis_com:data_quality_check_status) >= 2"
+    }
     bigquery-daily-cost = {
       severity = "WARNING"
       duration = "0s"

@@ -110,6 +110,12 @@ variable "functions" {
       concurrency   = 4
       cpu           = "1"
       memory        = "512Mi"
+    quality_check = {
+      min_instances = 0
+      max_instances = 1
+      concurrency   = 1
+      cpu           = "1"
+      memory        = "1Gi"
       timeout_s     = 300
     }
   }
@@ -118,8 +124,8 @@ variable "functions" {
     error_message = "Each function needs 0 <= min_instances <= max_instances and concurrency >= 1."
   }
   validation {
-    condition     = length(setsubtract(["ingest", "cdc_flush", "etl"], keys(var.functions))) == 0
-    error_message = "functions must size at least ingest, cdc_flush and etl."
+    condition     = length(setsubtract(["ingest", "cdc_flush", "etl", "quality_check"], keys(var.functions))) == 0
+    error_message = "functions must size at least ingest, cdc_flush, etl and quality_check."
   }
 }
 
@@ -307,5 +313,17 @@ variable "stream_load" {
   validation {
     condition     = contains(["flink", "dataflow"], var.stream_load.runner)
     error_message = "stream_load.runner is flink or dataflow."
+variable "quality" {
+  description = "Data-quality agent: schedule (cron, UTC) and who writes incident reports (vertex or offline; EDP_QUALITY_LLM*)."
+  type = object({
+    schedule     = optional(string, "*/30 * * * *")
+    llm          = optional(string, "vertex")
+    llm_model    = optional(string, "gemini-2.5-flash")
+    llm_location = optional(string, "global")
+  })
+  default = {}
+  validation {
+    condition     = contains(["vertex", "offline"], var.quality.llm)
+    error_message = "quality.llm must be vertex or offline."
   }
 }

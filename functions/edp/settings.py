@@ -313,6 +313,27 @@ class Settings(BaseSettings):
         None,
         description="Local JSON-lines query log the DuckDB warehouse appends to (the local "
         "stand-in of INFORMATION_SCHEMA.JOBS); unset: no log.",
+
+    # --- data-quality agent ------------------------------------------------------------------
+    quality_llm: Literal["vertex", "offline"] = Field(
+        "offline",
+        description="Who writes incident reports: Gemini on Vertex AI, or the offline rule-based "
+        "analyst (also the fallback when Vertex fails).",
+    )
+    quality_llm_model: str = Field("gemini-2.5-flash", description="Gemini model of reports.")
+    quality_llm_location: str = Field("global", description="Vertex AI location of the model.")
+    quality_llm_base_url: str | None = Field(
+        None, description="Override of the Vertex AI endpoint (tests, private endpoints)."
+    )
+    quality_llm_timeout_s: float = Field(30.0, gt=0, description="Timeout of one report call.")
+    slack_webhook_critical: SecretStr | None = Field(
+        None, description="Slack incoming webhook of the critical channel (Secret Manager)."
+    )
+    slack_webhook_warning: SecretStr | None = Field(
+        None, description="Slack incoming webhook of the warning channel (Secret Manager)."
+    )
+    quality_quiet_minutes: int = Field(
+        120, ge=0, description="No repeat alert for an open incident within this unless it worsens."
     )
 
     # --- observability ------------------------------------------------------------------------

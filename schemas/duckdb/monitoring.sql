@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS "monitoring"."data_quality_checks" (
   "metric_value" DOUBLE,
   "threshold" DOUBLE,
   "expected_value" DOUBLE,
+  "score" DOUBLE,
+  "window_start" TIMESTAMPTZ,
+  "window_end" TIMESTAMPTZ,
   "details" JSON,
   "checked_at" TIMESTAMPTZ NOT NULL
 );
@@ -35,4 +38,20 @@ CREATE TABLE IF NOT EXISTS "monitoring"."pipeline_runs" (
   "error" VARCHAR,
   "trigger" VARCHAR,
   "execution_id" VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS "monitoring"."quality_incidents" (
+  "incident_id" VARCHAR NOT NULL,
+  "group_name" VARCHAR NOT NULL,
+  "state" VARCHAR NOT NULL,
+  "severity" VARCHAR NOT NULL,
+  "checks" VARCHAR[],
+  "worst_score" DOUBLE,
+  "opened_at" TIMESTAMPTZ NOT NULL,
+  "last_alerted_at" TIMESTAMPTZ,
+  "resolved_at" TIMESTAMPTZ,
+  "run_id" VARCHAR NOT NULL,
+  "action" VARCHAR NOT NULL,
+  "report" JSON,
+  "updated_at" TIMESTAMPTZ NOT NULL
 );

@@ -365,6 +365,19 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("workflows", "roles/logging.logWriter", "project"),
     ("scheduler", "roles/workflows.invoker", "project"),
     ("scheduler", "roles/run.invoker", "function:cdc_flush"),
+    # quality_check: read every layer, write its monitoring tables, Gemini, its Slack webhooks;
+    # the scheduler calls it every 30 minutes.
+    ("quality", "roles/bigquery.dataViewer", "dataset:raw"),
+    ("quality", "roles/bigquery.dataViewer", "dataset:staging"),
+    ("quality", "roles/bigquery.dataViewer", "dataset:mart"),
+    ("quality", "roles/bigquery.dataEditor", "dataset:monitoring"),
+    ("quality", "roles/bigquery.jobUser", "project"),
+    ("quality", "roles/monitoring.metricWriter", "project"),
+    ("quality", "roles/logging.logWriter", "project"),
+    ("quality", "roles/aiplatform.user", "project"),
+    ("quality", "roles/secretmanager.secretAccessor", "secret:slack-webhook-critical"),
+    ("quality", "roles/secretmanager.secretAccessor", "secret:slack-webhook-warning"),
+    ("scheduler", "roles/run.invoker", "function:quality_check"),
     # GKE nodes: logs, metrics, image pulls.
     ("gke-nodes", "roles/logging.logWriter", "project"),
     ("gke-nodes", "roles/monitoring.metricWriter", "project"),

@@ -86,6 +86,107 @@ class Partitioning(_Frozen):
     require_partition_filter: bool = False
 
 
+class FreshnessCheck(_Frozen):
+    """Minutes since the newest row was written, against the table's SLA."""
+
+    #: Column holding when a row was written (``loaded_at``, ``ingested_at``); None: the newest
+    #: successful run of this table in ``monitoring.pipeline_runs`` (tables the ETL rebuilds).
+    column: str | None = None
+    sla_minutes: float = Field(gt=0)
+    #: Rows older than this are not read (partition pruning); also the value reported when the
+    #: table has no row at all in that span.
+    lookback_hours: float = Field(48.0, gt=0)
+
+
+class VolumeCheck(_Frozen):
+    """Row count per time bucket against a seasonal, robust baseline (:mod:`edp.quality.volume`)."""
+
+    column: str  # the time the rows are counted by (event time, change time, report day)
+    bucket: Literal["hour", "day"] = "hour"
+    #: ``seasonal`` (same hour of the week, robust, scored bucket and past anomalies out of
+    #: training) or ``mean14`` (z against the mean/stddev of the same bucket on the last 14
+    #: days including itself, |z| > ``threshold``; kept to compare the two on the same data).
+    method: Literal["seasonal", "mean14"] = "seasonal"
+    direction: Literal["both", "spike", "drop"] = "both"
+    #: Smallest relative change that may fail (0.3 = 30 %): keeps tiny tables quiet.
+    min_relative_change: float = Field(0.3, ge=0)
+    #: Robust z (log scale, MAD) above which a bucket fails.
+    threshold: float = Field(4.5, gt=0)
+    training_weeks: int = Field(4, ge=1, le=12)
+    #: Fewest seasonal samples (same hour of the week / day of the week) for a verdict;
+    #: fewer gives ``insufficient_history`` instead of pass or fail.
+    min_training_points: int = Field(2, ge=1)
+    #: Rows arrive this late (loader/flush latency): the scored window ends this long before now.
+    delay_minutes: int = Field(0, ge=0)
+
+
+class NullsCheck(_Frozen):
+    """Share of NULLs in key columns over the recent window."""
+
+    columns: tuple[str, ...] = Field(min_length=1)
+    max_rate: float = Field(0.05, ge=0, le=1)
+
+
+class DuplicatesCheck(_Frozen):
+    """Share of rows whose primary key repeats within the recent window."""
+
+    max_rate: float = Field(0.01, ge=0, le=1)
+
+
+class CategoryMixCheck(_Frozen):
+    """Population stability index of categorical columns against the seasonal baseline."""
+
+    columns: tuple[str, ...] = Field(min_length=1)
+    max_psi: float = Field(0.1, gt=0)
+    min_rows: int = Field(500, ge=1)
+    #: Rows come in clusters of this column (a session's events share platform and device):
+    #: the mix then varies by the size-weighted mean cluster size more than row counts say.
+    cluster_column: str | None = None
+
+
+class ReferenceCheck(_Frozen):
+    """Rows whose ``column`` has no match in ``table.to_column`` (e.g. items without an order)."""
+
+    column: str
+    table: str
+    to_column: str
+    max_rate: float = Field(0.01, ge=0, le=1)
+
+
+class CdcLagCheck(_Frozen):
+    """Seconds from the source commit (``source_ts``) to the raw write (``ingested_at``)."""
+
+    sla_seconds: float = Field(10.0, gt=0)
+
+
+class RefusedShareCheck(_Frozen):
+    """Refused events (this table) per accepted event (``accepted_table``) over the window."""
+
+    accepted_table: str = "raw.user_events"
+    accepted_column: str = "received_at"
+    max_share: float = Field(0.02, ge=0)
+
+
+class TableChecks(_Frozen):
+    """The data-quality checks of one table, declared beside its schema (``checks:``)."""
+
+    #: Column the recent-window checks (nulls, duplicates, mix, lag) filter on; the partition
+    #: column when there is one, so those checks read only the partitions of the window.
+    time_column: str | None = None
+    window_minutes: int = Field(60, ge=30)
+    freshness: FreshnessCheck | None = None
+    volume: VolumeCheck | None = None
+    nulls: NullsCheck | None = None
+    duplicates: DuplicatesCheck | None = None
+    schema_drift: bool = True
+    category_mix: CategoryMixCheck | None = None
+    references: tuple[ReferenceCheck, ...] = ()
+    cdc_lag: CdcLagCheck | None = None
+    refused_share: RefusedShareCheck | None = None
+    #: Checks of tables in the same group that fail in one run form one incident (one alert).
+    group: str | None = None
+
+
 class TableSpec(_Frozen):
     """One table: its fields and its metadata."""
 
@@ -101,6 +202,8 @@ class TableSpec(_Frozen):
     #: This one declaration drives the Debezium table list, the Pub/Sub topics and flush
     #: subscriptions (settings and Terraform) and the staging table the flush refreshes.
     cdc_source: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    #: Data-quality checks (:mod:`edp.quality`); None: the table is not watched.
+    checks: TableChecks | None = None
 
     @property
     def ref(self) -> str:

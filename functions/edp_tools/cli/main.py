@@ -20,6 +20,7 @@ from edp_tools.cli import docs as docs_cli
 from edp_tools.cli import etl as etl_cli
 from edp_tools.cli import generate as generate_cli
 from edp_tools.cli import load as load_cli
+from edp_tools.cli import quality as quality_cli
 from edp_tools.cli import schemas as schemas_cli
 from edp_tools.cli import sql as sql_cli
 
@@ -35,6 +36,7 @@ app.command("dev")(dev.dev)
 app.add_typer(cdc_cli.app, name="cdc")
 app.add_typer(etl_cli.app, name="etl")
 app.add_typer(load_cli.app, name="load")
+app.add_typer(quality_cli.app, name="quality")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(docs_cli.app, name="docs")
 app.add_typer(sql_cli.app, name="sql")

@@ -54,6 +54,8 @@ DATASETS_YAML = Path("schemas/datasets.yaml")
 BIGQUERY_DIR = Path("schemas/bigquery")
 DUCKDB_DIR = Path("schemas/duckdb")
 CATALOG_DOC = Path("schemas/CATALOG.md")
+PROMOTIONS_YAML = Path("schemas/calendar/promotions.yaml")
+PACKAGED_PROMOTIONS = GENERATED_PACKAGE_DIR / "promotions.json"
 # Folders whose every file is generated: a file there that build does not produce is stale.
 GENERATED_DIRS = (BIGQUERY_DIR, DUCKDB_DIR)
 
@@ -247,11 +249,46 @@ def catalog_problems(catalog: Catalog) -> list[str]:
         problems.extend(_partition_problems(table, columns))
         problems.extend(_clustering_problems(table, columns))
         problems.extend(_key_and_label_problems(table, columns))
+        problems.extend(_check_problems(table, columns, set(refs)))
         for field in table.fields:
             try:
                 duckdb_type(field)
             except (ContractError, KeyError) as exc:
                 problems.append(f"{table.ref}.{field.name}: no DuckDB type ({exc})")
+    return problems
+
+
+def _check_problems(
+    table: TableSpec, columns: Mapping[str, FieldSpec], refs: set[str]
+) -> list[str]:
+    """Every column a table's ``checks:`` names exists (and other tables it names)."""
+    checks = table.checks
+    if checks is None:
+        return []
+    named: list[tuple[str, str | None]] = [
+        ("time_column", checks.time_column),
+        ("freshness.column", checks.freshness.column if checks.freshness else None),
+        ("volume.column", checks.volume.column if checks.volume else None),
+    ]
+    named += [("nulls.columns", c) for c in (checks.nulls.columns if checks.nulls else ())]
+    mix = checks.category_mix.columns if checks.category_mix else ()
+    named += [("category_mix.columns", c) for c in mix]
+    if checks.category_mix:
+        named.append(("category_mix.cluster_column", checks.category_mix.cluster_column))
+    named += [("references.column", r.column) for r in checks.references]
+    problems = [
+        f"{table.ref}: checks.{what} {name!r} is not a column"
+        for what, name in named
+        if name is not None and name not in columns
+    ]
+    if checks.duplicates and not table.primary_key:
+        problems.append(f"{table.ref}: checks.duplicates needs a primary_key")
+    if (checks.nulls or checks.duplicates or checks.category_mix) and not checks.time_column:
+        problems.append(f"{table.ref}: window checks need checks.time_column")
+    others = [r.table for r in checks.references]
+    if checks.refused_share:
+        others.append(checks.refused_share.accepted_table)
+    problems += [f"{table.ref}: checks name unknown table {o!r}" for o in others if o not in refs]
     return problems
 
 
@@ -331,6 +368,18 @@ def _catalog_doc(catalog: Catalog, datasets: DatasetsFile) -> str:
     return "\n".join(lines)
 
 
+def _promotions_json(root: Path) -> str:
+    """The promotions calendar, validated, as the packaged JSON the quality agent reads."""
+    from edp.quality.calendar import PromotionCalendar
+
+    path = root / PROMOTIONS_YAML
+    try:
+        calendar = PromotionCalendar.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise ContractError(f"{path}: {exc}") from exc
+    return calendar.model_dump_json(indent=2) + "\n"
+
+
 @dataclass(frozen=True)
 class Artefact:
     """One derived file: its path relative to the repository root and its exact text."""
@@ -360,6 +409,7 @@ def build_artefacts(root: Path) -> list[Artefact]:
         Artefact(EVENT_MODELS, generate_models(schema)),
         Artefact(PACKAGED_EVENT_SCHEMA, schema_text),
         Artefact(CATALOG_DOC, _catalog_doc(catalog, datasets)),
+        Artefact(PACKAGED_PROMOTIONS, _promotions_json(root)),
     ]
     for table in catalog.tables:
         path = BIGQUERY_DIR / table.dataset / f"{table.name}.json"

@@ -1,0 +1,1 @@
+"""Laptop tooling of the data-quality agent: the backtest (``edp quality backtest``)."""
