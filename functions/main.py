@@ -65,6 +65,8 @@ def sql_review(request: _flask.Request) -> _flask.Response:
     """
     from edp.sqlreview.app import handle
 
+    return handle(request)
+
 
 # --- data-quality agent -----------------------------------------------------------------------
 @_ff.http

@@ -21,6 +21,8 @@ locals {
     EDP_SUBSCRIPTION_EVENTS_LOADER = var.pubsub.subscription_events_loader
     EDP_CDC_TOPIC_PREFIX           = var.pubsub.cdc_topic_prefix
     EDP_CDC_DEAD_LETTER_TOPIC      = var.pubsub.cdc_dead_letter_topic
+    EDP_CDC_SUBSCRIPTION_PREFIX    = var.pubsub.cdc_subscription_prefix
+    EDP_CDC_TABLES                 = join(",", local.cdc_tables)
     EDP_MAX_DELIVERY_ATTEMPTS      = tostring(var.pubsub.max_delivery_attempts)
   }
 
@@ -39,13 +41,10 @@ locals {
       entry_point = "cdc_flush"
       description = "Drains the Debezium CDC subscriptions into raw.cdc_* (flush at N rows or T seconds)."
       sa          = "cdc-flush"
-      env = {
-        EDP_CDC_TABLES              = join(",", local.cdc_tables)
-        EDP_CDC_SUBSCRIPTION_PREFIX = var.pubsub.cdc_subscription_prefix
-      }
-      secrets = {}
-      ingress = "ALLOW_INTERNAL_ONLY"
-      iam     = { "roles/run.invoker" = [local.sa.scheduler] }
+      env         = {}
+      secrets     = {}
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      iam         = { "roles/run.invoker" = [local.sa.scheduler] }
     }
     etl = {
       entry_point = "etl"
@@ -65,6 +64,9 @@ locals {
         EDP_SQL_REVIEW_TOP_JOBS    = tostring(var.sql_review.top_jobs)
       }
       secrets = { EDP_SLACK_WEBHOOK_URL = google_secret_manager_secret.secret["slack-webhook-url"].secret_id }
+      ingress = "ALLOW_INTERNAL_ONLY"
+      iam     = { "roles/run.invoker" = [local.sa.scheduler] }
+    }
     # --- data-quality agent ---
     quality_check = {
       entry_point = "quality_check"

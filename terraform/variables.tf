@@ -110,6 +110,8 @@ variable "functions" {
       concurrency   = 4
       cpu           = "1"
       memory        = "512Mi"
+      timeout_s     = 300
+    }
     quality_check = {
       min_instances = 0
       max_instances = 1
@@ -230,7 +232,7 @@ variable "bootstrap_secrets" {
   type        = set(string)
   default     = []
   validation {
-    condition     = alltrue([for s in var.bootstrap_secrets : contains(["ingest-write-keys", "slack-webhook-url", "debezium-db-password"], s)])
+    condition     = alltrue([for s in var.bootstrap_secrets : contains(["ingest-write-keys", "slack-webhook-url", "slack-webhook-critical", "slack-webhook-warning", "debezium-db-password"], s)])
     error_message = "bootstrap_secrets entries must name secrets of 05-secrets.tf."
   }
 }
@@ -313,6 +315,9 @@ variable "stream_load" {
   validation {
     condition     = contains(["flink", "dataflow"], var.stream_load.runner)
     error_message = "stream_load.runner is flink or dataflow."
+  }
+}
+
 variable "quality" {
   description = "Data-quality agent: schedule (cron, UTC) and who writes incident reports (vertex or offline; EDP_QUALITY_LLM*)."
   type = object({

@@ -313,6 +313,7 @@ class Settings(BaseSettings):
         None,
         description="Local JSON-lines query log the DuckDB warehouse appends to (the local "
         "stand-in of INFORMATION_SCHEMA.JOBS); unset: no log.",
+    )
 
     # --- data-quality agent ------------------------------------------------------------------
     quality_llm: Literal["vertex", "offline"] = Field(

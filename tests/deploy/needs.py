@@ -138,4 +138,21 @@ def function_needs() -> dict[str, Needs]:
         etl.writes.add(model.layer)
     etl.writes.add(_dataset(RUNS_TABLE))
     needs["etl"] = etl
+
+    # quality_check reads every table that declares checks (and the run records its freshness
+    # check falls back on), and writes its results and incident state.
+    from edp.quality.incidents import INCIDENTS_TABLE
+    from edp.quality.store import RESULTS_TABLE
+
+    quality = Needs(settings=settings_read("edp.quality.app"))
+    quality.reads |= {t.dataset for t in load_catalog() if t.checks is not None}
+    quality.reads.add(_dataset(RUNS_TABLE))
+    quality.writes |= {_dataset(RESULTS_TABLE), _dataset(INCIDENTS_TABLE)}
+    needs["quality_check"] = quality
+
+    # sql_review dry-runs queries over any table of the catalogue (a dry run needs read access)
+    # and writes nothing.
+    review = Needs(settings=settings_read("edp.sqlreview.app"))
+    review.reads |= {t.dataset for t in load_catalog()}
+    needs["sql_review"] = review
     return needs

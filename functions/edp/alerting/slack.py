@@ -17,6 +17,11 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edp.settings import Settings
+
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -126,11 +131,10 @@ class SlackNotifier:
         raise ConfigError(detail)
 
 
-def notifier_from_settings(settings: object) -> SlackNotifier:
+def notifier_from_settings(settings: Settings) -> SlackNotifier:
     """A notifier with the critical/warning webhooks of ``settings`` (unset ones skipped)."""
-    webhooks = {}
-    for severity in ("critical", "warning"):
-        secret = getattr(settings, f"slack_webhook_{severity}", None)
-        if secret is not None:
-            webhooks[severity] = secret.get_secret_value()
-    return SlackNotifier(webhooks)
+    secrets = {
+        "critical": settings.slack_webhook_critical,
+        "warning": settings.slack_webhook_warning,
+    }
+    return SlackNotifier({k: v.get_secret_value() for k, v in secrets.items() if v is not None})
