@@ -189,3 +189,48 @@ def test_etl_runs_a_days_staging_and_a_mart(
     ).rows
     assert {r["status"] for r in runs} == {"success"}
     assert {r["task"] for r in runs} >= {"staging.user_events", "mart.daily_active_users"}
+
+
+def test_sql_review_prices_a_query(
+    serve: Callable[..., Any], warehouse: BigQueryWarehouse, bq_endpoint: str
+) -> None:
+    sql = "SELECT * FROM raw.user_events"
+    with (
+        BigQueryProxy(bq_endpoint) as proxy,
+        serve(
+            "sql_review", bq=proxy.url, secrets={"slack-webhook-url": "http://127.0.0.1:9/unused"}
+        ) as url,
+    ):
+        response = httpx.post(f"{url}/", json={"sql": sql}, timeout=120)
+        assert response.status_code == 200, response.text
+        rules = {f["rule"] for f in response.json()["findings"]}
+        # a partitioned table read whole, by a bare SELECT *: the reference tool's rule and ours
+        assert {"SimpleSelectStar", "MissingPartitionFilter"} <= rules
+        refused = httpx.post(f"{url}/", json={"sql": "SELECT ((1"}, timeout=60)
+        assert refused.status_code == 400
+    # the bytes came from a BigQuery dry run, capped like every other job
+    dry_runs = [j for j in proxy.jobs() if j.get("configuration", {}).get("dryRun")]
+    assert dry_runs
+
+
+def test_quality_check_runs_and_stores_results(
+    serve: Callable[..., Any], warehouse: BigQueryWarehouse, bq_endpoint: str
+) -> None:
+    secrets = {
+        "slack-webhook-critical": "http://127.0.0.1:9/unused",
+        "slack-webhook-warning": "http://127.0.0.1:9/unused",
+    }
+    now = "2026-11-25T12:00:00+00:00"
+    with (
+        BigQueryProxy(bq_endpoint) as proxy,
+        serve("quality_check", bq=proxy.url, secrets=secrets) as url,
+    ):
+        response = httpx.post(
+            f"{url}/", json={"tables": ["raw.user_events"], "now": now}, timeout=300
+        )
+    assert response.status_code == 200, response.text
+    stored = warehouse.query(
+        "SELECT table_ref, check_name, status FROM monitoring.data_quality_checks "
+        "WHERE checked_at >= TIMESTAMP '2026-11-25'"
+    ).rows
+    assert stored and {r["table_ref"] for r in stored} == {"raw.user_events"}

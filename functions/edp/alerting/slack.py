@@ -122,7 +122,10 @@ class SlackNotifier:
         client = self._clients.get(message.severity) or next(iter(self._clients.values()), None)
         if client is None:
             return False
-        response = client.send(text=fit(message.text, SECTION_MAX), blocks=message.blocks)
+        try:
+            response = client.send(text=fit(message.text, SECTION_MAX), blocks=message.blocks)
+        except OSError as exc:  # URLError, refused, reset, timeout: Slack not reached at all
+            raise TransientError(f"Slack webhook unreachable: {exc}") from exc
         if response.status_code == 200:
             return True
         detail = f"Slack webhook answered {response.status_code}: {response.body[:200]}"
