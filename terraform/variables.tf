@@ -70,7 +70,7 @@ variable "kms_key_name" {
 variable "cdc_tables" {
   description = "Source tables captured by Debezium (schema.table); one Pub/Sub topic each (<cdc_topic_prefix>.<schema>.<table>)."
   type        = list(string)
-  default     = ["shop.orders", "shop.order_items", "shop.inventory", "shop.shipments"]
+  default     = ["shop.inventory", "shop.order_items", "shop.orders", "shop.shipments"]
   validation {
     condition     = alltrue([for t in var.cdc_tables : can(regex("^[a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$", t))])
     error_message = "cdc_tables entries must be schema.table in lowercase."
