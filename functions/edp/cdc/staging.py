@@ -259,7 +259,8 @@ def rebuild(
     With ``checkpoint_days``, then re-appends the live keys whose newest copy is older.
     """
     m = model(table)
-    drift = int(warehouse.query(m.drift_sql()).scalar() or 0)
+    empty = _count(warehouse, m.staging.ref) == 0  # first build: nothing to check
+    drift = 0 if empty else int(warehouse.query(m.drift_sql()).scalar() or 0)
     if drift:
         log.warning("staging.%s: the full rebuild corrects %d rows", table, drift)
     now = now or dt.datetime.now(dt.UTC)
