@@ -72,11 +72,12 @@ class CdcModel:
     @property
     def toastable(self) -> dict[str, str]:
         """Column -> placeholder literal, for the columns that can carry the placeholder."""
-        return {
-            c: _TOASTABLE[self.staging.column(c).type]
-            for c in self.columns
-            if self.staging.column(c).type in _TOASTABLE and c not in self.key
-        }
+        out = {}
+        for c in self.columns:
+            field = self.staging.column(c)
+            if field.type in _TOASTABLE and field.mode != "REPEATED" and c not in self.key:
+                out[c] = _TOASTABLE[field.type]
+        return out
 
     def current_sql(self, since: str | None = None) -> str:
         """Latest version per key (with ``op``) of the changes ingested since ``since``
@@ -229,8 +230,8 @@ def cdc_models(catalog: Catalog | None = None) -> dict[str, CdcModel]:
     return out
 
 
-def model(table: str) -> CdcModel:
-    return cdc_models()[table]
+def model(table: str, catalog: Catalog | None = None) -> CdcModel:
+    return cdc_models(catalog)[table]
 
 
 def refresh_sql(table: str) -> str:
@@ -253,12 +254,13 @@ def rebuild(
     *,
     checkpoint_days: int | None = None,
     now: dt.datetime | None = None,
+    catalog: Catalog | None = None,
 ) -> int:
     """Full rebuild of one staging table; returns the rows it changed (drift, logged).
 
     With ``checkpoint_days``, then re-appends the live keys whose newest copy is older.
     """
-    m = model(table)
+    m = model(table, catalog)
     empty = _count(warehouse, m.staging.ref) == 0  # first build: nothing to check
     drift = 0 if empty else int(warehouse.query(m.drift_sql()).scalar() or 0)
     if drift:
@@ -273,15 +275,15 @@ def rebuild(
     return drift
 
 
-def refresh_incremental(warehouse: Warehouse, table: str) -> int:
+def refresh_incremental(warehouse: Warehouse, table: str, catalog: Catalog | None = None) -> int:
     """MERGE the changes ingested since staging's newest version; returns staging's row count.
 
     Falls back to a full rebuild when staging is empty.
     """
-    m = model(table)
+    m = model(table, catalog)
     newest = warehouse.query(f"SELECT MAX(ingested_at) AS newest FROM {m.staging.ref}").scalar()
     if newest is None:
-        rebuild(warehouse, table)
+        rebuild(warehouse, table, catalog=catalog)
     else:
         warehouse.execute_script(m.merge_sql(), {"since": newest - OVERLAP})
     return _count(warehouse, m.staging.ref)
@@ -307,6 +309,7 @@ def refresh_staging(
     *,
     full: bool = True,
     checkpoint_days: int | None = None,
+    catalog: Catalog | None = None,
 ) -> dict[str, int]:
     """Refresh the given staging tables (default: every captured one); row count of each.
 
@@ -315,10 +318,10 @@ def refresh_staging(
     """
     counts: dict[str, int] = {}
     for table in captured_tables() if tables is None else tables:
-        ref = model(table).staging.ref
+        ref = model(table, catalog).staging.ref
         if full:
-            rebuild(warehouse, table, checkpoint_days=checkpoint_days)
+            rebuild(warehouse, table, checkpoint_days=checkpoint_days, catalog=catalog)
             counts[ref] = _count(warehouse, ref)
         else:
-            counts[ref] = refresh_incremental(warehouse, table)
+            counts[ref] = refresh_incremental(warehouse, table, catalog)
     return counts
