@@ -3,7 +3,10 @@
 # dead-letter topic behind every subscription that can meet a poison message.
 
 locals {
-  cdc_topics = { for t in var.cdc_tables : t => "${var.pubsub.cdc_topic_prefix}.${t}" }
+  # The captured tables come from their declaration in schemas/tables (cdc_source), like the
+  # code's settings: adding a raw/cdc_<t>.yaml + staging/<t>.yaml adds the topic and subscription.
+  cdc_tables = var.cdc_tables != null ? var.cdc_tables : sort(compact([for k, t in local.tables : try(t.cdc_source, "")]))
+  cdc_topics = { for t in local.cdc_tables : t => "${var.pubsub.cdc_topic_prefix}.${t}" }
 
   topics = merge(
     {

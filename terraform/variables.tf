@@ -68,11 +68,11 @@ variable "kms_key_name" {
 }
 
 variable "cdc_tables" {
-  description = "Source tables captured by Debezium (schema.table); one Pub/Sub topic each (<cdc_topic_prefix>.<schema>.<table>)."
+  description = "Source tables captured by Debezium (schema.table); one Pub/Sub topic each (<cdc_topic_prefix>.<schema>.<table>). null: every cdc_source declared in schemas/tables/raw/cdc_*.yaml."
   type        = list(string)
-  default     = ["shop.inventory", "shop.order_items", "shop.orders", "shop.shipments"]
+  default     = null
   validation {
-    condition     = alltrue([for t in var.cdc_tables : can(regex("^[a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$", t))])
+    condition     = alltrue([for t in coalesce(var.cdc_tables, []) : can(regex("^[a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$", t))])
     error_message = "cdc_tables entries must be schema.table in lowercase."
   }
 }

@@ -91,7 +91,15 @@ def _variable_defaults() -> dict[str, Any]:
             r'(\w+)\s*=\s*optional\(\w+,\s*("[^"]*"|[\d.]+)\)', str(body.get("type", ""))
         ):
             defaults[f"{name}.{attr}"] = json.loads(literal)
+    if defaults.get("cdc_tables") in (None, "null", "${null}"):
+        # null: Terraform derives the list from the schemas' cdc_source declarations (sorted).
+        defaults["cdc_tables"] = sorted(load_catalog().cdc_sources())
     return defaults
+
+
+def test_cdc_tables_follow_the_schema_declarations() -> None:
+    expr = _text(_locals()["cdc_tables"])
+    assert "local.tables" in expr and "cdc_source" in expr
 
 
 def _members(text: str) -> list[str]:

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edp.contracts.bigquery import bigquery_schema_json
 from edp.contracts.catalog import DATASETS, Catalog, FieldSpec, TableSpec
 from edp.errors import ContractError
+from edp_tools.contracts.cdc_declaration import cdc_artefacts, cdc_problems
 from edp_tools.contracts.codegen import generate_models
 from edp_tools.contracts.duckdb_ddl import duckdb_create_table_sql, duckdb_type
 
@@ -256,54 +257,6 @@ def catalog_problems(catalog: Catalog) -> list[str]:
     return problems
 
 
-#: Columns cdc_flush writes to every raw.cdc_<table> besides the source columns.
-CDC_RAW_META = (
-    "op", "lsn", "tx_id", "tx_position", "snapshot", "source_ts", "change_id", "message_id",
-    "ingested_at",
-)  # fmt: skip
-#: Columns every CDC staging table carries besides the source columns.
-CDC_STAGING_META = ("lsn", "source_ts", "ingested_at")
-
-
-def cdc_problems(catalog: Catalog) -> list[str]:
-    """A captured table is declared by ``raw/cdc_<t>.yaml`` (``cdc_source``, source columns +
-    the change metadata) and ``staging/<t>.yaml`` (primary key, the same source columns + lsn,
-    source_ts, ingested_at); everything else (topics, subscriptions, flush, staging SQL) is
-    derived from those two. One message per inconsistency."""
-    problems: list[str] = []
-    refs = {t.ref for t in catalog.tables}
-    for raw in catalog.in_dataset("raw"):
-        if not raw.cdc_source:
-            continue
-        name = raw.name.removeprefix("cdc_")
-        if raw.name == name:
-            problems.append(f"{raw.ref}: a table with cdc_source must be named raw.cdc_<table>")
-            continue
-        if f"staging.{name}" not in refs:
-            problems.append(f"{raw.ref}: no staging.{name} (the current state) is declared")
-            continue
-        staging = catalog.table(f"staging.{name}")
-        if not staging.primary_key:
-            problems.append(f"{staging.ref}: a CDC staging table needs its primary_key")
-        missing = [c for c in CDC_RAW_META if c not in raw.column_names]
-        if missing:
-            problems.append(f"{raw.ref}: missing CDC columns {missing}")
-        missing = [c for c in CDC_STAGING_META if c not in staging.column_names]
-        if missing:
-            problems.append(f"{staging.ref}: missing CDC columns {missing}")
-        source = [c for c in staging.column_names if c not in CDC_STAGING_META]
-        absent = [c for c in source if c not in raw.column_names]
-        if absent:
-            problems.append(f"{staging.ref}: columns {absent} are not in {raw.ref}")
-        for column in source:
-            if column not in raw.column_names:
-                continue
-            a, b = raw.column(column), staging.column(column)
-            if (a.type, a.mode == "REPEATED") != (b.type, b.mode == "REPEATED"):
-                problems.append(f"{staging.ref}.{column}: type differs from {raw.ref}")
-    return problems
-
-
 def _valid_label(text: str, *, key: bool) -> bool:
     allowed = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
     if len(text) > 63 or not set(text) <= allowed:
@@ -405,6 +358,7 @@ def build_artefacts(root: Path) -> list[Artefact]:
     except json.JSONDecodeError as exc:
         raise ContractError(f"{EVENT_SCHEMA}: invalid JSON: {exc}") from exc
     artefacts = [
+        *(Artefact(path, text) for path, text in cdc_artefacts(root, catalog)),
         Artefact(CATALOG_JSON, _catalog_json(catalog)),
         Artefact(EVENT_MODELS, generate_models(schema)),
         Artefact(PACKAGED_EVENT_SCHEMA, schema_text),
