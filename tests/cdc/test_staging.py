@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +205,35 @@ def test_late_change_behind_an_applied_delete_is_reported_as_drift(warehouse: Wa
     assert warehouse.query("SELECT COUNT(*) AS n FROM staging.shipments").scalar() == 2
     assert staging.rebuild(warehouse, "shipments") == 1  # ... the periodic rebuild fixes it
     assert warehouse.query("SELECT shipment_id FROM staging.shipments").rows == [{"shipment_id": 2}]
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["rebuild", "merge"])
+def test_unchanged_toasted_json_keeps_the_previous_one(full: bool, tmp_path: Path) -> None:
+    """A JSON column's placeholder arrives as the JSON string "__debezium_unavailable_value"
+    (the flush cannot store a bare non-JSON text in a JSON column); staging resolves it too."""
+    from edp.contracts.catalog import Catalog, FieldSpec, load_catalog
+    from edp.settings import Settings
+    from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
+
+    meta = FieldSpec(name="meta", type="JSON", description="x")
+    base = load_catalog()
+    tables = tuple(
+        t.model_copy(update={"fields": (*t.fields, meta)})
+        if t.ref in ("raw.cdc_shipments", "staging.shipments")
+        else t
+        for t in base.tables
+    )
+    catalog = Catalog(tables=tables)
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb", catalog=catalog, settings=Settings())
+    try:
+        wh.create_tables()
+        first = {**change("c", 10, 1, "label_created"), "meta": '{"gift": true}'}
+        wh.insert_rows("raw.cdc_shipments", _ingested([first], T0))
+        refresh_staging(wh, ["shipments"], full=full, catalog=catalog)
+        later = {**change("u", 20, 1, "delivered"), "meta": f'"{UNAVAILABLE}"'}
+        wh.insert_rows("raw.cdc_shipments", _ingested([later], T0 + dt.timedelta(days=1)))
+        refresh_staging(wh, ["shipments"], full=full, catalog=catalog)
+        (row,) = wh.query("SELECT status, meta FROM staging.shipments").rows
+    finally:
+        wh.close()
+    assert (row["status"], row["meta"]) == ("delivered", {"gift": True})

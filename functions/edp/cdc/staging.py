@@ -37,20 +37,25 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from edp.cdc.debezium import UNAVAILABLE
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
 from edp.settings import get_settings
 from edp.warehouse.port import Warehouse
 
 log = logging.getLogger(__name__)
 
-#: Debezium's unavailable.value.placeholder (unchanged TOASTed value it could not read).
-UNAVAILABLE = "__debezium_unavailable_value"
 #: Changes ingested this long before staging's newest version are read again (late commits).
 OVERLAP = dt.timedelta(minutes=15)
 #: Columns staging adds to the source columns.
 STAGING_META = ("lsn", "source_ts", "ingested_at")
-#: Column types whose TOASTed value Debezium replaces by the placeholder (string/bytes).
-_TOASTABLE = {"STRING": f"'{UNAVAILABLE}'", "BYTES": f"b'{UNAVAILABLE}'"}
+#: Column types whose TOASTed value Debezium replaces by the placeholder: the test that a value
+#: of that type is the placeholder (``{c}`` = the column). Arrays keep Debezium's placeholder
+#: list (not resolved).
+_TOASTABLE = {
+    "STRING": f"{{c}} = '{UNAVAILABLE}'",
+    "BYTES": f"{{c}} = b'{UNAVAILABLE}'",
+    "JSON": f"TO_JSON_STRING({{c}}) = '\"{UNAVAILABLE}\"'",
+}
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class CdcModel:
 
     @property
     def toastable(self) -> dict[str, str]:
-        """Column -> placeholder literal, for the columns that can carry the placeholder."""
+        """Column -> its "is the placeholder" test, for the columns that can carry it."""
         out = {}
         for c in self.columns:
             field = self.staging.column(c)
@@ -86,14 +91,15 @@ class CdcModel:
         keys = ", ".join(self.key)
         order = "lsn, tx_position, ingested_at"
         known = "".join(
-            f",\n        last_value(if({c} = {ph}, null, struct({c} as v)) ignore nulls) over ("
+            f",\n        last_value(if({ph.format(c=c)}, null, struct({c} as v)) ignore nulls)"
+            " over ("
             f"\n            partition by {keys} order by {order}"
             "\n            rows between unbounded preceding and unbounded following"
             f"\n        ) as {c}__known"
             for c, ph in self.toastable.items()
         )
         resolved = ",\n        ".join(
-            f"case when {c} = {self.toastable[c]} and {c}__known is not null "
+            f"case when {self.toastable[c].format(c=c)} and {c}__known is not null "
             f"then {c}__known.v else {c} end as {c}"
             if c in self.toastable
             else c
@@ -163,7 +169,7 @@ select * from final"""
         """Apply the changes ingested since ``@since`` to staging (one transaction)."""
         on = " AND ".join(f"tgt.{k} = src.{k}" for k in self.key)
         sets = ", ".join(
-            f"{c} = IF(src.{c} = {self.toastable[c]}, tgt.{c}, src.{c})"
+            f"{c} = IF({self.toastable[c].format(c='src.' + c)}, tgt.{c}, src.{c})"
             if c in self.toastable
             else f"{c} = src.{c}"
             for c in self.columns + STAGING_META

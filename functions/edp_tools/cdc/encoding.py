@@ -47,6 +47,7 @@ from decimal import Decimal
 from typing import Any
 
 from edp.cdc.debezium import (
+    UNAVAILABLE,
     DecodeError,
     encode_decimal_text,
     numeric_precision_scale,
@@ -70,8 +71,6 @@ OID_TIMETZ, OID_BIT, OID_VARBIT, OID_NUMERIC, OID_UUID, OID_JSONB = (
 OID_INT4RANGE, OID_NUMRANGE, OID_TSRANGE, OID_TSTZRANGE = 3904, 3906, 3908, 3910
 OID_DATERANGE, OID_INT8RANGE = 3912, 3926
 
-#: Debezium's ``unavailable.value.placeholder`` default (RelationalDatabaseConnectorConfig).
-UNAVAILABLE = "__debezium_unavailable_value"
 _UNAVAILABLE_BYTES = UNAVAILABLE.encode("ascii")
 _UNAVAILABLE_B64 = base64.b64encode(_UNAVAILABLE_BYTES).decode("ascii")
 
