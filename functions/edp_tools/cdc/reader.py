@@ -25,8 +25,12 @@ Lifecycle, as Debezium's ``snapshot.mode=initial``:
    of the server's current WAL end — an idle slot never pins WAL.
 
 The replication session pins ``TimeZone=UTC`` and ``DateStyle=ISO`` (pgoutput sends values in
-text form as the session renders them). Tables are ``REPLICA IDENTITY FULL``; the key comes from
-the catalog's primary key.
+text form as the session renders them); :mod:`edp_tools.cdc.encoding` turns each type's text into
+Debezium 3.0.7's value. The key comes from the catalog's primary key. As Debezium does: a
+primary-key update is a delete of the old key and a create of the new one (headers
+``__debezium.oldkey``/``__debezium.newkey``); an unchanged TOASTed value is filled from the old
+tuple (REPLICA IDENTITY FULL) or sent as ``__debezium_unavailable_value``; transaction ids are
+``<xid>:<LSN of the record>`` and ``source.sequence`` is ``[last commit LSN, LSN]``.
 
 Run it: ``edp cdc reader`` (part of ``edp dev``) or ``python -m edp_tools.cdc.reader``.
 """
