@@ -143,3 +143,30 @@ def test_pk_update_toast_and_truncate_as_debezium_and_staging_equals_source(
     }
     (row,) = warehouse.query("SELECT tracking_number, status FROM staging.shipments").rows
     assert (row["tracking_number"], row["status"]) == (BIG, "delivered")
+
+
+def test_sequence_keeps_the_last_commit_lsn_across_a_restart(
+    shop_db: ShopDb, cdc_settings: Settings, tmp_path: Path
+) -> None:
+    """Debezium keeps the last commit's LSN in its offsets, so the first event after a restart
+    still names it in ``source.sequence`` (SourceInfo.sequence; PostgresOffsetContext
+    LAST_COMMIT_LSN_KEY)."""
+    config = reader_config(shop_db, cdc_settings, tmp_path, heartbeat_interval_s=60)
+    conn = connect(shop_db.dsn)
+    with running_reader(config, cdc_settings):
+        with conn.cursor() as cur:
+            _insert(cur, "orders", {**ORDER, "order_id": 1})
+        conn.commit()
+        wait_caught_up(shop_db.dsn, shop_db.slot)
+    (first,) = _events(_capture(cdc_settings, "shop.orders"))
+    with running_reader(config, cdc_settings):
+        with conn.cursor() as cur:
+            _insert(cur, "orders", {**ORDER, "order_id": 2})
+        conn.commit()
+        wait_caught_up(shop_db.dsn, shop_db.slot)
+    conn.close()
+    (second,) = _events(_capture(cdc_settings, "shop.orders"))
+    last_commit, lsn = json.loads(second["source"]["sequence"])
+    assert last_commit is not None, "the restarted reader forgot the last commit LSN"
+    # The commit's end LSN is where the next WAL record starts: the next change may sit right there.
+    assert first["source"]["lsn"] < int(last_commit) <= int(lsn)

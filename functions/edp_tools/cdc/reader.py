@@ -84,6 +84,8 @@ PK_UPDATE_NEWKEY = "__debezium.newkey"
 #: Logical decoding output plugin (Debezium ``plugin.name``).
 PLUGIN = "pgoutput"
 SNAPSHOT_FETCH = 5000
+#: Debezium's offset.flush.interval.ms (gke/ application.properties): 1 s.
+OFFSET_FLUSH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,8 @@ class CdcReader:
         self._tx: _Tx | None = None
         self._pending: deque[tuple[int, int]] = deque()  # (last_seq, end_lsn) awaiting confirm
         self._last_commit_lsn: int | None = None
+        self._offsets: dict[str, Any] = {}
+        self._offsets_saved = 0.0
         self._acked_lsn = 0
         self._db = ""
         self._admin: Any = None
@@ -356,7 +360,12 @@ class CdcReader:
                 _, consistent_point, snapshot_name, _ = rcur.fetchone()  # type: ignore[misc]
                 lsn = pgoutput.parse_lsn(consistent_point)
                 self._snapshot(snapshot_name, lsn)
-                self._save_offsets({"snapshot_completed": True, "snapshot_lsn": lsn})
+                offsets = {"snapshot_completed": True, "snapshot_lsn": lsn}
+                self._save_offsets(offsets)
+            # Debezium keeps the last commit's LSN in its offsets (source.sequence[0]).
+            self._offsets = offsets
+            last = offsets.get("last_commit_lsn")
+            self._last_commit_lsn = int(last) if isinstance(last, int) else None
             self._stream(rcur, admin, max_seconds)
         finally:
             with contextlib.suppress(Exception):
@@ -523,6 +532,12 @@ class CdcReader:
             # Without force, psycopg2 sends it with the next status update (status_interval).
             rcur.send_feedback(flush_lsn=end, force=force)
             self._acked_lsn = end
+            now = time.monotonic()
+            if force or now - self._offsets_saved >= OFFSET_FLUSH_INTERVAL_S:
+                # Like Debezium's offset.flush.interval.ms: the acknowledged commit's LSN.
+                self._offsets = {**self._offsets, "last_commit_lsn": end}
+                self._save_offsets(self._offsets)
+                self._offsets_saved = now
 
     def _heartbeat(self, rcur: Any, admin: Any, *, idle: bool) -> float:
         cfg = self.config
