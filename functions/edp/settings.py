@@ -237,6 +237,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CDC_FLUSH_INTERVAL_SEC", "EDP_CDC_FLUSH_INTERVAL_SEC"),
         description="... or after this many seconds, whichever comes first.",
     )
+    # --- CDC staging refresh (incremental MERGE, periodic full rebuild as a check) ---
+    cdc_staging_rebuild_every_min: int = Field(
+        1440,
+        ge=1,
+        description="Every this many minutes (of the epoch) a cdc_flush run rebuilds the staging "
+        "tables from the whole change log instead of merging what changed (the check).",
+    )
+    cdc_checkpoint_days: int = Field(
+        30,
+        ge=1,
+        description="The full rebuild re-appends live keys whose newest raw copy is older than "
+        "this; must stay below raw.cdc_* partition expiry minus the rebuild interval.",
+    )
     cdc_flush_max_run_sec: float = Field(
         50.0,
         gt=0,

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from edp.cdc.debezium import OID_INT8, OID_NUMERIC, OID_TEXT, OID_TIMESTAMPTZ
+from edp_tools.cdc.encoding import OID_INT8, OID_NUMERIC, OID_TEXT, OID_TIMESTAMPTZ
 from edp_tools.cdc.reader import TableEncoder
 from edp_tools.contracts.build import repo_root
 

@@ -5,13 +5,17 @@ Cloud Scheduler POSTs to it every minute (OIDC). The request body is optional JS
     {"max_run_s": 50, "refresh_staging": true}
 
 It pulls and writes for up to ``max_run_s`` (default ``cdc_flush_max_run_sec``), flushes the
-buffer, rebuilds the staging tables it wrote to, and answers ``200`` with the run's counters.
+buffer, MERGEs what it wrote into staging (the run of every
+``cdc_staging_rebuild_every_min``-th minute rebuilds every staging table from the whole log
+instead, as the check), and answers ``200`` with the run's counters.
 A failure that retrying may fix answers ``503`` (Cloud Scheduler retries it; the unacked
 messages are redelivered anyway); a configuration error answers ``500``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +24,7 @@ from flask import Request, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edp.cdc.flush import CdcFlusher
-from edp.cdc.staging import refresh_staging
+from edp.cdc.staging import rebuild_due, refresh_staging
 from edp.errors import ConfigError, TransientError, WarehouseError
 from edp.settings import get_settings
 from edp.warehouse.port import Warehouse
@@ -46,19 +50,30 @@ def flush_once(
     closed after, which the local single-writer DuckDB file needs.
     """
     settings = get_settings()
+    started = dt.datetime.now(dt.UTC)
     flusher = CdcFlusher(warehouse, settings)
     stats = flusher.run(max_run_s=body.max_run_s or settings.cdc_flush_max_run_sec)
     out = stats.as_dict()
-    if body.refresh_staging and stats.per_table:
+    full = rebuild_due(started, settings.cdc_staging_rebuild_every_min)
+    if body.refresh_staging and (stats.per_table or full):
+        # Each run MERGEs what it wrote; the periodic run rebuilds every table as the check and
+        # re-appends old live versions so raw partition expiry never drops a key's only copy.
         touched = [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
+        refresh = functools.partial(
+            refresh_staging,
+            tables=None if full else touched,
+            full=full,
+            checkpoint_days=settings.cdc_checkpoint_days if full else None,
+        )
         if isinstance(warehouse, Warehouse):
-            out["staging"] = refresh_staging(warehouse, touched)
+            out["staging"] = refresh(warehouse)
         else:
             opened = warehouse()
             try:
-                out["staging"] = refresh_staging(opened, touched)
+                out["staging"] = refresh(opened)
             finally:
                 opened.close()
+        out["staging_mode"] = "rebuild" if full else "merge"
     return out
 
 

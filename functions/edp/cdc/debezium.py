@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from edp.errors import PermanentError
@@ -44,6 +43,9 @@ CONNECTOR = "postgresql"
 DECIMAL_HANDLING_MODE = "precise"
 TIME_PRECISION_MODE = "adaptive"
 BINARY_HANDLING_MODE = "bytes"
+#: ``unavailable.value.placeholder`` (default; RelationalDatabaseConnectorConfig): what Debezium
+#: sends for an unchanged TOASTed value it could not read (no old tuple: REPLICA IDENTITY DEFAULT).
+UNAVAILABLE = "__debezium_unavailable_value"
 
 SNAPSHOT_ALLOWED = (
     "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"
@@ -57,37 +59,6 @@ _US = dt.timedelta(microseconds=1)
 
 class DecodeError(PermanentError):
     """A change message that cannot be decoded (poison: dead-letter it)."""
-
-
-# --- PostgreSQL type OIDs ---------------------------------------------------------------------
-OID_BOOL = 16
-OID_BYTEA = 17
-OID_INT8 = 20
-OID_INT2 = 21
-OID_INT4 = 23
-OID_TEXT = 25
-OID_OID = 26
-OID_JSON = 114
-OID_FLOAT4 = 700
-OID_FLOAT8 = 701
-OID_BPCHAR = 1042
-OID_VARCHAR = 1043
-OID_DATE = 1082
-OID_TIME = 1083
-OID_TIMESTAMP = 1114
-OID_TIMESTAMPTZ = 1184
-OID_NUMERIC = 1700
-OID_UUID = 2950
-OID_JSONB = 3802
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnType:
-    """How one PostgreSQL column is encoded: its Connect schema and a text -> JSON encoder."""
-
-    schema: dict[str, Any]  # Connect field schema without "optional"/"field"
-    encode: Callable[[str], Any]
-    bigquery_type: str
 
 
 def numeric_precision_scale(typmod: int) -> tuple[int, int] | None:
@@ -112,188 +83,24 @@ def _unscaled_bytes(unscaled: int) -> bytes:
 def encode_decimal_text(text: str, scale: int) -> str:
     """PostgreSQL numeric text -> base64 unscaled bytes at ``scale`` (Connect ``Decimal``).
 
+    Exact for any number of digits (no decimal context rounding).
+
     Raises:
         DecodeError: For NaN/Infinity or a value with more decimals than ``scale``.
     """
-    try:
-        value = Decimal(text)
-        unscaled = value.scaleb(scale)
-        if not unscaled.is_finite() or unscaled != unscaled.to_integral_value():
-            raise DecodeError(f"numeric {text!r} does not fit scale {scale}")
-    except InvalidOperation as exc:
-        raise DecodeError(f"not a numeric: {text!r}") from exc
-    return base64.b64encode(_unscaled_bytes(int(unscaled))).decode("ascii")
+    match = _NUMERIC_TEXT.match(text.strip())
+    if match is None:
+        raise DecodeError(f"not a finite numeric: {text!r}")
+    sign, whole, frac = match.group(1), match.group(2) or "0", match.group(3) or ""
+    if len(frac.rstrip("0")) > scale:
+        raise DecodeError(f"numeric {text!r} does not fit scale {scale}")
+    unscaled = int(whole + frac[:scale].ljust(scale, "0"))
+    if sign == "-":
+        unscaled = -unscaled
+    return base64.b64encode(_unscaled_bytes(unscaled)).decode("ascii")
 
 
-def _encode_scaled(text: str, scale: int) -> str:
-    return encode_decimal_text(text, scale)
-
-
-def _encode_variable_decimal(text: str) -> dict[str, Any]:
-    value = Decimal(text)
-    if not value.is_finite():
-        raise DecodeError(f"numeric {text!r} cannot be encoded precisely")
-    exponent = int(value.as_tuple().exponent)
-    scale = max(0, -exponent)
-    return {"scale": scale, "value": encode_decimal_text(text, scale)}
-
-
-def encode_zoned_timestamp(text: str) -> str:
-    """``timestamptz`` text (session TimeZone=UTC, DateStyle=ISO) -> Debezium ZonedTimestamp.
-
-    Java's ``ISO_OFFSET_DATE_TIME`` prints the fraction with as few digits as needed.
-
-    Example:
-        >>> encode_zoned_timestamp("2026-11-26 23:36:10.120000+00")
-        '2026-11-26T23:36:10.12Z'
-    """
-    value = dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-    base = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        base += f".{value.microsecond:06d}".rstrip("0")
-    return base + "Z"
-
-
-def encode_micro_timestamp(text: str) -> int:
-    """``timestamp`` text -> microseconds since the epoch (wall clock, no zone).
-
-    Example:
-        >>> encode_micro_timestamp("1970-01-01 00:00:01.000002")
-        1000002
-    """
-    return (dt.datetime.fromisoformat(text) - _EPOCH) // _US
-
-
-def encode_date(text: str) -> int:
-    """``date`` text -> days since the epoch.
-
-    Example:
-        >>> encode_date("1969-12-31")
-        -1
-    """
-    return (dt.date.fromisoformat(text) - _EPOCH_DAY).days
-
-
-def encode_micro_time(text: str) -> int:
-    t = dt.time.fromisoformat(text)
-    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
-
-
-def _encode_bytea(text: str) -> str:
-    if not text.startswith("\\x"):
-        raise DecodeError("bytea must be in hex output format")
-    return base64.b64encode(bytes.fromhex(text[2:])).decode("ascii")
-
-
-def _bool(text: str) -> bool:
-    # boolout writes "t"/"f"; be lenient with the long forms a ::text cast would give.
-    if text in ("t", "true"):
-        return True
-    if text in ("f", "false"):
-        return False
-    raise DecodeError(f"not a boolean: {text!r}")
-
-
-def column_type(type_oid: int, typmod: int) -> ColumnType:  # noqa: PLR0911, PLR0912
-    """The Debezium encoding of a PostgreSQL column type.
-
-    Raises:
-        DecodeError: For a type the shop schema does not use and we do not encode.
-    """
-    if type_oid in (OID_INT2,):
-        return ColumnType({"type": "int16"}, int, "INT64")
-    if type_oid in (OID_INT4,):
-        return ColumnType({"type": "int32"}, int, "INT64")
-    if type_oid in (OID_INT8, OID_OID):
-        return ColumnType({"type": "int64"}, int, "INT64")
-    if type_oid == OID_BOOL:
-        return ColumnType({"type": "boolean"}, _bool, "BOOL")
-    if type_oid == OID_FLOAT4:
-        return ColumnType({"type": "float"}, float, "FLOAT64")
-    if type_oid == OID_FLOAT8:
-        return ColumnType({"type": "double"}, float, "FLOAT64")
-    if type_oid in (OID_TEXT, OID_VARCHAR, OID_BPCHAR):
-        return ColumnType({"type": "string"}, str, "STRING")
-    if type_oid == OID_UUID:
-        return ColumnType(
-            {"type": "string", "name": "io.debezium.data.Uuid", "version": 1}, str, "STRING"
-        )
-    if type_oid in (OID_JSON, OID_JSONB):
-        return ColumnType(
-            {"type": "string", "name": "io.debezium.data.Json", "version": 1}, str, "JSON"
-        )
-    if type_oid == OID_BYTEA:
-        return ColumnType({"type": "bytes"}, _encode_bytea, "BYTES")
-    if type_oid == OID_DATE:
-        return ColumnType(
-            {"type": "int32", "name": "io.debezium.time.Date", "version": 1}, encode_date, "DATE"
-        )
-    if type_oid == OID_TIME:
-        return ColumnType(
-            {"type": "int64", "name": "io.debezium.time.MicroTime", "version": 1},
-            encode_micro_time,
-            "TIME",
-        )
-    if type_oid == OID_TIMESTAMP:
-        if 0 <= typmod <= 3:
-            return ColumnType(
-                {"type": "int64", "name": "io.debezium.time.Timestamp", "version": 1},
-                lambda text: encode_micro_timestamp(text) // 1000,
-                "DATETIME",
-            )
-        return ColumnType(
-            {"type": "int64", "name": "io.debezium.time.MicroTimestamp", "version": 1},
-            encode_micro_timestamp,
-            "DATETIME",
-        )
-    if type_oid == OID_TIMESTAMPTZ:
-        return ColumnType(
-            {"type": "string", "name": "io.debezium.time.ZonedTimestamp", "version": 1},
-            encode_zoned_timestamp,
-            "TIMESTAMP",
-        )
-    if type_oid == OID_NUMERIC:
-        ps = numeric_precision_scale(typmod)
-        if ps is None:
-            return ColumnType(
-                {
-                    "type": "struct",
-                    "fields": [
-                        {"type": "int32", "optional": False, "field": "scale"},
-                        {"type": "bytes", "optional": False, "field": "value"},
-                    ],
-                    "name": "io.debezium.data.VariableScaleDecimal",
-                    "version": 1,
-                    "doc": "Variable scaled decimal",
-                },
-                _encode_variable_decimal,
-                "BIGNUMERIC",
-            )
-        precision, scale = ps
-        return ColumnType(
-            {
-                "type": "bytes",
-                "name": "org.apache.kafka.connect.data.Decimal",
-                "version": 1,
-                "parameters": {"scale": str(scale), "connect.decimal.precision": str(precision)},
-            },
-            functools.partial(_encode_scaled, scale=scale),
-            "NUMERIC",
-        )
-    raise DecodeError(f"PostgreSQL type oid {type_oid} is not supported by the CDC encoder")
-
-
-def field_schema(name: str, ctype: ColumnType, optional: bool) -> dict[str, Any]:
-    """A Connect field schema in Debezium's key order (type, optional, name, ..., field)."""
-    out: dict[str, Any] = {"type": ctype.schema["type"]}
-    if "fields" in ctype.schema:
-        out["fields"] = ctype.schema["fields"]
-    out["optional"] = optional
-    for key in ("name", "version", "doc", "parameters"):
-        if key in ctype.schema:
-            out[key] = ctype.schema[key]
-    out["field"] = name
-    return out
+_NUMERIC_TEXT = re.compile(r"^([+-]?)(\d*)(?:\.(\d*))?$")
 
 
 SOURCE_SCHEMA: dict[str, Any] = {
@@ -373,11 +180,66 @@ def _decode_decimal_bytes(value: str, scale: int) -> Decimal:
     return Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale)
 
 
+#: What BigQuery can hold for PostgreSQL's infinities (its TIMESTAMP/DATE/DATETIME range ends).
+_TS_MAX = dt.datetime.max.replace(tzinfo=dt.UTC)
+_TS_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
+#: io.debezium PostgreSQL infinity sentinels: timestamp micros and date epoch days.
+_TS_POS_INFINITY_US = 9223372036825200000
+_TS_NEG_INFINITY_US = -9223372036832400000
+#: PostgresValueConverter.POSITIVE/NEGATIVE_INFINITY_LOCAL_DATE (-5877611-06-21/-22) as epoch days.
+_DATE_POS_INFINITY = -2147472692
+_DATE_NEG_INFINITY = -2147472691
+_DAY_US = 86_400_000_000
+
+
 def _decode_zoned(value: str) -> dt.datetime:
+    if value == "infinity":
+        return _TS_MAX
+    if value == "-infinity":
+        return _TS_MIN
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise DecodeError(f"ZonedTimestamp without an offset: {value!r}")
     return parsed.astimezone(dt.UTC)
+
+
+def _decode_micro_timestamp(value: Any, unit_us: int) -> dt.datetime:
+    raw = _int(value) * unit_us
+    if raw == _TS_POS_INFINITY_US:
+        return dt.datetime.max
+    if raw == _TS_NEG_INFINITY_US:
+        return dt.datetime.min
+    return _EPOCH + dt.timedelta(microseconds=raw)
+
+
+def _decode_date(value: Any) -> dt.date:
+    days = _int(value)
+    if days == _DATE_POS_INFINITY:
+        return dt.date.max
+    if days == _DATE_NEG_INFINITY:
+        return dt.date.min
+    return _EPOCH_DAY + dt.timedelta(days=days)
+
+
+def _decode_time_of_day(micros: int) -> dt.time:
+    # PostgreSQL allows 24:00:00; BigQuery TIME (and Python) end at 23:59:59.999999.
+    micros = min(micros, _DAY_US - 1)
+    return (dt.datetime.min + dt.timedelta(microseconds=micros)).time()
+
+
+def _decode_point(value: Any) -> str:
+    if not isinstance(value, dict):
+        raise DecodeError(f"expected a Point struct, got {value!r}")
+    return f"POINT({float(value['x'])!r} {float(value['y'])!r})"
+
+
+def _decode_float(value: Any) -> float:
+    # Jackson writes NaN and the infinities as strings.
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DecodeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def _decoder_for(schema: Mapping[str, Any]) -> Decoder:  # noqa: PLR0911, PLR0912
@@ -391,26 +253,53 @@ def _decoder_for(schema: Mapping[str, Any]) -> Decoder:  # noqa: PLR0911, PLR091
     if name == "io.debezium.time.ZonedTimestamp":
         return _decode_zoned
     if name == "io.debezium.time.MicroTimestamp":
-        return lambda v: _EPOCH + dt.timedelta(microseconds=_int(v))
+        return lambda v: _decode_micro_timestamp(v, 1)
     if name == "io.debezium.time.Timestamp":
-        return lambda v: _EPOCH + dt.timedelta(milliseconds=_int(v))
+        return lambda v: _decode_micro_timestamp(v, 1000)
     if name == "io.debezium.time.NanoTimestamp":
         return lambda v: _EPOCH + dt.timedelta(microseconds=_int(v) // 1000)
     if name == "io.debezium.time.Date":
-        return lambda v: _EPOCH_DAY + dt.timedelta(days=_int(v))
+        return _decode_date
     if name == "io.debezium.time.MicroTime":
-        return lambda v: (dt.datetime.min + dt.timedelta(microseconds=_int(v))).time()
+        return lambda v: _decode_time_of_day(_int(v))
+    if name == "io.debezium.time.Time":
+        return lambda v: _decode_time_of_day(_int(v) * 1000)
+    if name == "io.debezium.time.MicroDuration":
+        return lambda v: dt.timedelta(microseconds=_int(v))
+    if name == "io.debezium.data.geometry.Point":
+        return _decode_point
+    if kind == "array":
+        items = schema.get("items")
+        if not isinstance(items, Mapping):
+            raise DecodeError("array schema without items")
+        item = _decoder_for(items)
+        return lambda v: [None if x is None else item(x) for x in _list(v)]
     if kind in ("int8", "int16", "int32", "int64"):
         return _int
     if kind in ("float", "double"):
-        return float
+        return _decode_float
     if kind == "boolean":
         return _boolean
     if kind == "bytes":
         return lambda v: base64.b64decode(v, validate=True)
+    if name == "io.debezium.data.Json":
+        return _json_text
     if kind == "string":
+        # Uuid, Xml, Enum, ZonedTime and plain strings all stay text.
         return _string
     raise DecodeError(f"unsupported Connect schema {kind}/{name}")
+
+
+def _json_text(value: Any) -> str:
+    # JSON text for a JSON column; the placeholder is not JSON, so it travels as a JSON string.
+    text = _string(value)
+    return '"' + UNAVAILABLE + '"' if text == UNAVAILABLE else text
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise DecodeError(f"expected an array, got {value!r}")
+    return value
 
 
 def _int(value: Any) -> int:

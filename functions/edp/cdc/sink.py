@@ -113,9 +113,21 @@ class PubSubSink:
                 f"publishing to Pub/Sub failed: {self._error!r}"
             ) from self._error
 
-    def publish(self, topic: str, data: bytes, ordering_key: str) -> int:
-        """Queue one message; returns its sequence number (blocks while the topic is full)."""
-        message = self._message_cls(data=data, ordering_key=ordering_key)
+    def publish(
+        self,
+        topic: str,
+        data: bytes,
+        ordering_key: str,
+        attributes: dict[str, str] | None = None,
+    ) -> int:
+        """Queue one message; returns its sequence number (blocks while the topic is full).
+
+        ``attributes`` are the record's headers (Debezium Server's Pub/Sub sink copies every
+        header into a message attribute).
+        """
+        message = self._message_cls(
+            data=data, ordering_key=ordering_key, attributes=attributes or {}
+        )
         with self._cond:
             entry = self._topics.get(topic)
             if entry is None:

@@ -50,6 +50,7 @@ BigQueryType = Literal[
     "TIMESTAMP",
     "DATE",
     "TIME",
+    "INTERVAL",
     "DATETIME",
     "JSON",
     "RECORD",

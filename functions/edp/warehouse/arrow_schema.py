@@ -26,6 +26,7 @@ _SCALARS: dict[str, pa.DataType] = {
     "DATETIME": pa.timestamp("us"),
     "DATE": pa.date32(),
     "TIME": pa.time64("us"),
+    "INTERVAL": pa.month_day_nano_interval(),
     # JSON travels as text: DuckDB casts VARCHAR -> JSON, BigQuery loads JSON from strings.
     "JSON": pa.string(),
 }
@@ -42,6 +43,7 @@ _FIXED_BYTES = {
     "DATE": 8,
     "DATETIME": 8,
     "TIME": 8,
+    "INTERVAL": 16,
     "TIMESTAMP": 8,
 }
 

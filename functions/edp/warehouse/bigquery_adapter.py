@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import io
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -157,10 +158,29 @@ def query_parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter | An
     return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
 
 
+def _interval_text(value: dt.timedelta) -> str:
+    """A duration as BigQuery's canonical INTERVAL text (``Y-M D H:M:S.F``).
+
+    Example:
+        >>> _interval_text(dt.timedelta(hours=-22, microseconds=-5))
+        '0-0 0 -22:0:0.000005'
+    """
+    micros = value // dt.timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    seconds, frac = divmod(abs(micros), 1_000_000)
+    minutes, sec = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    return f"0-0 0 {sign}{hours}:{minute}:{sec}.{frac:06d}"
+
+
 def _json_value(value: Any) -> Any:  # noqa: PLR0911 (one branch per JSON shape)
     """A value as insertAll / NDJSON wants it (ISO text for times, str for decimals)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("inf", "Infinity").replace("nan", "NaN")  # insertAll's form
     if value is None or isinstance(value, str | bool | int | float):
         return value
+    if isinstance(value, dt.timedelta):
+        return _interval_text(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -25,8 +25,12 @@ Lifecycle, as Debezium's ``snapshot.mode=initial``:
    of the server's current WAL end — an idle slot never pins WAL.
 
 The replication session pins ``TimeZone=UTC`` and ``DateStyle=ISO`` (pgoutput sends values in
-text form as the session renders them). Tables are ``REPLICA IDENTITY FULL``; the key comes from
-the catalog's primary key.
+text form as the session renders them); :mod:`edp_tools.cdc.encoding` turns each type's text into
+Debezium 3.0.7's value. The key comes from the catalog's primary key. As Debezium does: a
+primary-key update is a delete of the old key and a create of the new one (headers
+``__debezium.oldkey``/``__debezium.newkey``); an unchanged TOASTed value is filled from the old
+tuple (REPLICA IDENTITY FULL) or sent as ``__debezium_unavailable_value``; transaction ids are
+``<xid>:<LSN of the record>`` and ``source.sequence`` is ``[last commit LSN, LSN]``.
 
 Run it: ``edp cdc reader`` (part of ``edp dev``) or ``python -m edp_tools.cdc.reader``.
 """
@@ -53,14 +57,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2 import sql
 
-from edp.cdc.debezium import (
-    CONNECTOR,
-    DEBEZIUM_VERSION,
-    ColumnType,
-    column_type,
-    envelope_schema,
-    field_schema,
-)
+from edp.cdc.debezium import CONNECTOR, DEBEZIUM_VERSION, envelope_schema
 from edp.cdc.sink import PubSubSink
 from edp.cdc.topology import (
     HEARTBEAT_ACTION_QUERY,
@@ -71,8 +68,9 @@ from edp.errors import ConfigError
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
 from edp_tools.cdc import pgoutput
+from edp_tools.cdc.encoding import ColumnType, PgType, column_type, field_schema
 from edp_tools.cdc.pgoutput import UNCHANGED_TOAST, format_lsn
-from edp_tools.cdc.shop import connect, publication_name, table_shape_by_relid
+from edp_tools.cdc.shop import connect, load_types, publication_name, table_shape_by_relid
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +78,14 @@ log = logging.getLogger(__name__)
 NULL_KEY = "default"
 #: SQLSTATE object_in_use: the slot is still attached to another (dying) walsender.
 SLOT_IN_USE = "55006"
+#: Record headers of a primary-key update (RelationalChangeRecordEmitter.PK_UPDATE_*_FIELD).
+PK_UPDATE_OLDKEY = "__debezium.oldkey"
+PK_UPDATE_NEWKEY = "__debezium.newkey"
 #: Logical decoding output plugin (Debezium ``plugin.name``).
 PLUGIN = "pgoutput"
 SNAPSHOT_FETCH = 5000
+#: Debezium's offset.flush.interval.ms (gke/ application.properties): 1 s.
+OFFSET_FLUSH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,13 @@ class ReaderConfig:
 
 
 class TableEncoder:
-    """Turns pgoutput tuples of one table into Debezium messages (schema serialised once)."""
+    """Turns pgoutput tuples of one table into Debezium messages (schema serialised once).
+
+    A column whose type Debezium has no converter for is left out (logged once, as Debezium
+    does with ``include.unknown.datatypes=false``); a value that cannot be converted becomes
+    null with a warning (``event.converting.failure.handling.mode=warn``): one odd value never
+    stops the stream.
+    """
 
     def __init__(
         self,
@@ -129,26 +138,41 @@ class TableEncoder:
         table: str,
         columns: list[tuple[str, int, int, bool]],
         key: tuple[str, ...],
+        types: dict[int, PgType] | None = None,
     ) -> None:
         self.schema = schema
         self.table = table
         self.topic = f"{prefix}.{schema}.{table}"
-        self.names = [c[0] for c in columns]
-        self.types: list[ColumnType] = [column_type(c[1], c[2]) for c in columns]
+        self.all_names = [c[0] for c in columns]
         self.oids = [c[1] for c in columns]
+        kept: list[tuple[int, str, ColumnType, bool]] = []
+        for i, (name, oid, typmod, not_null) in enumerate(columns):
+            ctype = column_type(oid, typmod, types or {})
+            if ctype is None:
+                log.warning(
+                    "No converter found for column %s.%s.%s of type oid %d. The column will "
+                    "not be part of change events for that table.",
+                    schema, table, name, oid,
+                )  # fmt: skip
+                continue
+            kept.append((i, name, ctype, not_null))
+        self.positions = [k[0] for k in kept]
+        self.names = [k[1] for k in kept]
+        self.types: list[ColumnType] = [k[2] for k in kept]
         missing = [k for k in key if k not in self.names]
         if missing:
             raise ConfigError(f"{schema}.{table}: key columns {missing} not in the relation")
         self.key_names = key
-        self.key_idx = [self.names.index(k) for k in key]
-        fields = [
-            field_schema(name, ctype, optional=not not_null)
-            for name, ctype, (_, _, _, not_null) in zip(
-                self.names, self.types, columns, strict=True
-            )
-        ]
+        fields = [field_schema(k[1], k[2], optional=not k[3]) for k in kept]
         schema_json = orjson.dumps(envelope_schema(self.topic, fields))
         self._prefix = b'{"schema":' + schema_json + b',"payload":'
+        by_name = {f["field"]: f for f in fields}
+        self._key_schema = {
+            "type": "struct",
+            "fields": [{**by_name[k], "optional": False} for k in key],
+            "optional": False,
+            "name": f"{self.topic}.Key",
+        }
         self._source_head = {
             "version": DEBEZIUM_VERSION,
             "connector": CONNECTOR,
@@ -159,16 +183,39 @@ class TableEncoder:
     def row(
         self, values: pgoutput.TupleValues, fill: pgoutput.TupleValues | None = None
     ) -> dict[str, Any]:
+        """Encode a tuple; an unchanged TOASTed value comes from ``fill`` (the old tuple) when
+        it holds one, else it is Debezium's unavailable-value placeholder."""
         out: dict[str, Any] = {}
-        for i, (name, ctype, raw) in enumerate(zip(self.names, self.types, values, strict=True)):
-            value = raw
+        for pos, name, ctype in zip(self.positions, self.names, self.types, strict=True):
+            value = values[pos]
             if value is UNCHANGED_TOAST:
-                value = fill[i] if fill is not None else None
-            out[name] = None if value is None else ctype.encode(value)  # type: ignore[arg-type]
+                old = fill[pos] if fill is not None else None
+                if old is None or old is UNCHANGED_TOAST:
+                    out[name] = ctype.unavailable
+                    continue
+                value = old
+            if value is None:
+                out[name] = None
+                continue
+            try:
+                out[name] = ctype.encode(value)  # type: ignore[arg-type]
+            except Exception as exc:
+                log.warning(
+                    "Failed to properly convert data value for '%s.%s.%s': %r (%s)",
+                    self.schema, self.table, name, str(value)[:80], exc,
+                )  # fmt: skip
+                out[name] = None
         return out
 
+    def key(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {k: row[k] for k in self.key_names}
+
     def key_json(self, row: dict[str, Any]) -> str:
-        return orjson.dumps({k: row[k] for k in self.key_names}).decode("utf-8")
+        return orjson.dumps(self.key(row)).decode("utf-8")
+
+    def key_header(self, row: dict[str, Any]) -> str:
+        """A key as Debezium Server's JSON header converter writes it (schemas enabled)."""
+        return orjson.dumps({"schema": self._key_schema, "payload": self.key(row)}).decode()
 
     def message(
         self,
@@ -220,6 +267,7 @@ class _Tx:
     xid: int
     final_lsn: int
     commit_ts_us: int
+    begin_lsn: int = 0
     total: int = 0
     per_table: dict[str, int] = field(default_factory=dict)
     end_lsn: int = 0
@@ -239,6 +287,8 @@ class CdcReader:
         self._tx: _Tx | None = None
         self._pending: deque[tuple[int, int]] = deque()  # (last_seq, end_lsn) awaiting confirm
         self._last_commit_lsn: int | None = None
+        self._offsets: dict[str, Any] = {}
+        self._offsets_saved = 0.0
         self._acked_lsn = 0
         self._db = ""
         self._admin: Any = None
@@ -310,7 +360,12 @@ class CdcReader:
                 _, consistent_point, snapshot_name, _ = rcur.fetchone()  # type: ignore[misc]
                 lsn = pgoutput.parse_lsn(consistent_point)
                 self._snapshot(snapshot_name, lsn)
-                self._save_offsets({"snapshot_completed": True, "snapshot_lsn": lsn})
+                offsets = {"snapshot_completed": True, "snapshot_lsn": lsn}
+                self._save_offsets(offsets)
+            # Debezium keeps the last commit's LSN in its offsets (source.sequence[0]).
+            self._offsets = offsets
+            last = offsets.get("last_commit_lsn")
+            self._last_commit_lsn = int(last) if isinstance(last, int) else None
             self._stream(rcur, admin, max_seconds)
         finally:
             with contextlib.suppress(Exception):
@@ -339,6 +394,7 @@ class CdcReader:
             table=name,
             columns=[(c.name, c.type_oid, c.typmod, c.not_null) for c in shape.columns],
             key=shape.primary_key,
+            types=load_types(cur),
         )
 
     def _snapshot(self, snapshot_name: str, lsn: int) -> None:
@@ -410,7 +466,7 @@ class CdcReader:
             raw = psycopg2.extensions.new_type(tuple(set(enc.oids)), "CDC_RAW_TEXT", _raw_text)
             psycopg2.extensions.register_type(raw, conn)
             query = sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(sql.Identifier(n) for n in enc.names),
+                sql.SQL(", ").join(sql.Identifier(n) for n in enc.all_names),
                 sql.Identifier(enc.schema),
                 sql.Identifier(enc.table),
             )
@@ -476,6 +532,12 @@ class CdcReader:
             # Without force, psycopg2 sends it with the next status update (status_interval).
             rcur.send_feedback(flush_lsn=end, force=force)
             self._acked_lsn = end
+            now = time.monotonic()
+            if force or now - self._offsets_saved >= OFFSET_FLUSH_INTERVAL_S:
+                # Like Debezium's offset.flush.interval.ms: the acknowledged commit's LSN.
+                self._offsets = {**self._offsets, "last_commit_lsn": end}
+                self._save_offsets(self._offsets)
+                self._offsets_saved = now
 
     def _heartbeat(self, rcur: Any, admin: Any, *, idle: bool) -> float:
         cfg = self.config
@@ -516,6 +578,7 @@ class CdcReader:
         assert self._admin is not None
         with self._admin.cursor() as cur:
             shape = table_shape_by_relid(cur, rel.relid, rel.namespace, rel.name)
+            types = load_types(cur)
         not_null = {c.name for c in shape.columns if c.not_null}
         enc = TableEncoder(
             self.config.topic_prefix,
@@ -524,6 +587,7 @@ class CdcReader:
             table=rel.name,
             columns=[(c.name, c.type_oid, c.typmod, c.name in not_null) for c in rel.columns],
             key=shape.primary_key,
+            types=types,
         )
         self._encoders[relid] = enc
         return enc
@@ -531,7 +595,7 @@ class CdcReader:
     def _handle(self, payload: bytes, data_start: int, rcur: Any) -> None:
         msg = pgoutput.decode_message(payload)
         if isinstance(msg, pgoutput.Begin):
-            self._tx = _Tx(msg.xid, msg.final_lsn, msg.commit_ts_us)
+            self._tx = _Tx(msg.xid, msg.final_lsn, msg.commit_ts_us, begin_lsn=data_start)
             return
         if isinstance(msg, pgoutput.Commit):
             self._commit(msg)
@@ -558,14 +622,30 @@ class CdcReader:
             enc = self._encoder(msg.relid, rcur)
             before = enc.row(msg.old) if msg.old is not None else None
             after = enc.row(msg.new, fill=msg.old)
+            if before is not None and enc.key(before) != enc.key(after):
+                # A primary-key update: Debezium sends a delete of the old key and a create of
+                # the new one, each naming the other key in a header (RelationalChangeRecord-
+                # Emitter.emitUpdateAsPrimaryKeyChangeRecord).
+                self._emit(
+                    tx, enc, "d", before, None, lsn=data_start, key=enc.key_json(before),
+                    headers={PK_UPDATE_NEWKEY: enc.key_header(after)},
+                )  # fmt: skip
+                self._emit(
+                    tx, enc, "c", None, after, lsn=data_start, key=enc.key_json(after),
+                    headers={PK_UPDATE_OLDKEY: enc.key_header(before)},
+                )  # fmt: skip
+                return
             self._emit(tx, enc, "u", before, after, lsn=data_start, key=enc.key_json(after))
         elif isinstance(msg, pgoutput.Delete):
             enc = self._encoder(msg.relid, rcur)
             before = enc.row(msg.old)
             self._emit(tx, enc, "d", before, None, lsn=data_start, key=enc.key_json(before))
 
-    def _tx_id(self, tx: _Tx) -> str:
-        return f"{tx.xid}:{tx.final_lsn}"
+    @staticmethod
+    def _tx_id(tx: _Tx, lsn: int) -> str:
+        # PostgresTransactionMonitor.adjustTxId: "<txId>:<LSN of the record being emitted>", so
+        # BEGIN, each event and END carry different ids with the same txId prefix.
+        return f"{tx.xid}:{lsn}"
 
     def _emit(
         self,
@@ -577,16 +657,17 @@ class CdcReader:
         *,
         lsn: int,
         key: str | None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         assert self._sink is not None
         if tx.total == 0 and self.config.provide_transaction_metadata:
-            self._publish_tx_marker(tx, "BEGIN")
+            self._publish_tx_marker(tx, "BEGIN", tx.begin_lsn)
         tx.total += 1
         qualified = f"{enc.schema}.{enc.table}"
         tx.per_table[qualified] = tx.per_table.get(qualified, 0) + 1
         transaction = (
             {
-                "id": self._tx_id(tx),
+                "id": self._tx_id(tx, lsn),
                 "total_order": tx.total,
                 "data_collection_order": tx.per_table[qualified],
             }
@@ -606,15 +687,17 @@ class CdcReader:
             lsn=lsn,
             transaction=transaction,
         )
-        tx.last_seq = self._sink.publish(enc.topic, data, key if key is not None else NULL_KEY)
+        tx.last_seq = self._sink.publish(
+            enc.topic, data, key if key is not None else NULL_KEY, headers
+        )
         self._events.add(1, {"op": op})
         self.events_published += 1
 
-    def _publish_tx_marker(self, tx: _Tx, status: str) -> None:
+    def _publish_tx_marker(self, tx: _Tx, status: str, lsn: int) -> None:
         assert self._sink is not None
         value: dict[str, Any] = {
             "status": status,
-            "id": self._tx_id(tx),
+            "id": self._tx_id(tx, lsn),
             "event_count": None,
             "data_collections": None,
             "ts_ms": tx.commit_ts_us // 1000,
@@ -624,7 +707,7 @@ class CdcReader:
             value["data_collections"] = [
                 {"data_collection": name, "event_count": n} for name, n in tx.per_table.items()
             ]
-        key = orjson.dumps({"id": self._tx_id(tx)}).decode()
+        key = orjson.dumps({"id": self._tx_id(tx, lsn)}).decode()
         tx.last_seq = self._sink.publish(
             f"{self.config.topic_prefix}.{TRANSACTION_TOPIC_SUFFIX}", orjson.dumps(value), key
         )
@@ -636,8 +719,9 @@ class CdcReader:
         if tx is None:
             raise pgoutput.PgOutputError("Commit without Begin")
         if tx.total and self.config.provide_transaction_metadata:
-            self._publish_tx_marker(tx, "END")
-        self._last_commit_lsn = msg.commit_lsn
+            self._publish_tx_marker(tx, "END", msg.end_lsn)
+        # SourceInfo.sequence()[0]: the LSN the COMMIT message was received at (its end LSN).
+        self._last_commit_lsn = msg.end_lsn
         if tx.total:
             self._sink.flush()
             lag_s = max(0.0, time.time() - tx.commit_ts_us / 1e6)

@@ -23,6 +23,7 @@ import psycopg2
 from psycopg2.extensions import connection as PgConnection  # noqa: N812
 
 from edp.errors import ConfigError
+from edp_tools.cdc.encoding import PgType
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas" / "cdc"
 SHOP_SQL = SCHEMA_DIR / "shop.sql"
@@ -109,3 +110,19 @@ def connect(dsn: str, **kwargs: Any) -> PgConnection:
     """A connection with the session settings CDC text values depend on (UTC, ISO dates)."""
     conn: PgConnection = psycopg2.connect(dsn, options="-c TimeZone=UTC -c DateStyle=ISO", **kwargs)
     return conn
+
+
+def load_types(cur: Any) -> dict[int, PgType]:
+    """pg_type rows the encoders need beyond the built-in OIDs: enums (with labels), domains,
+    arrays and extension types such as hstore."""
+    cur.execute(
+        "SELECT t.oid, t.typname, t.typtype, "
+        "CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END, t.typbasetype, "
+        "COALESCE((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) "
+        "          FROM pg_enum e WHERE e.enumtypid = t.oid), '{}'::text[]) "
+        "FROM pg_type t WHERE t.oid >= 16384 OR t.typcategory = 'A' OR t.typtype = 'd'"
+    )
+    return {
+        int(r[0]): PgType(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), tuple(r[5]))
+        for r in cur.fetchall()
+    }

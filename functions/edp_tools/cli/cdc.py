@@ -103,9 +103,9 @@ def flush(  # noqa: PLR0917 - typer options
             return {}
         warehouse = get_warehouse(settings)
         try:
-            return refresh_staging(
-                warehouse, [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
-            )
+            # What cdc_flush does each run: MERGE the changes into staging.
+            touched = [ref.removeprefix("raw.cdc_") for ref in stats.per_table]
+            return refresh_staging(warehouse, touched, full=False)
         finally:
             warehouse.close()
 

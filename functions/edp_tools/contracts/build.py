@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edp.contracts.bigquery import bigquery_schema_json
 from edp.contracts.catalog import DATASETS, Catalog, FieldSpec, TableSpec
 from edp.errors import ContractError
+from edp_tools.contracts.cdc_declaration import cdc_artefacts, cdc_problems
 from edp_tools.contracts.codegen import generate_models
 from edp_tools.contracts.duckdb_ddl import duckdb_create_table_sql, duckdb_type
 
@@ -255,6 +256,7 @@ def catalog_problems(catalog: Catalog) -> list[str]:
                 duckdb_type(field)
             except (ContractError, KeyError) as exc:
                 problems.append(f"{table.ref}.{field.name}: no DuckDB type ({exc})")
+    problems.extend(cdc_problems(catalog))
     return problems
 
 
@@ -405,6 +407,7 @@ def build_artefacts(root: Path) -> list[Artefact]:
     except json.JSONDecodeError as exc:
         raise ContractError(f"{EVENT_SCHEMA}: invalid JSON: {exc}") from exc
     artefacts = [
+        *(Artefact(path, text) for path, text in cdc_artefacts(root, catalog)),
         Artefact(CATALOG_JSON, _catalog_json(catalog)),
         Artefact(EVENT_MODELS, generate_models(schema)),
         Artefact(PACKAGED_EVENT_SCHEMA, schema_text),

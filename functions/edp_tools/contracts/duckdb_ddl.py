@@ -52,6 +52,7 @@ _SCALARS = {
     "DATETIME": "TIMESTAMP",
     "DATE": "DATE",
     "TIME": "TIME",
+    "INTERVAL": "INTERVAL",
     "JSON": "JSON",
 }
 DUCKDB_MAX_PRECISION = 38
