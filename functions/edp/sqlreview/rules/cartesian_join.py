@@ -36,10 +36,15 @@ def _name(item: exp.Expression) -> str:
 
 def _single_row(item: exp.Expression, statement: exp.Expression) -> bool:
     query = unwrap_query(item) if isinstance(item, exp.Subquery) else None
-    if isinstance(item, exp.Table):
-        with_ = statement.args.get("with_")
-        ctes = {c.alias: c.this for c in with_.expressions} if isinstance(with_, exp.With) else {}
-        query = ctes.get(item.name) if not item.db else None
+    if isinstance(item, exp.Table) and not item.db:
+        # the CTE of that name in the nearest enclosing WITH (a MERGE's source subquery or a
+        # nested query has its own)
+        node: exp.Expression | None = item
+        while node is not None and query is None:
+            with_ = node.args.get("with_")
+            if isinstance(with_, exp.With):
+                query = next((c.this for c in with_.expressions if c.alias == item.name), None)
+            node = node.parent
     if not isinstance(query, exp.Select):
         return False
     if query.args.get("from_") is None:
