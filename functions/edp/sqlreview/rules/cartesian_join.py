@@ -44,7 +44,7 @@ def _single_row(item: exp.Expression, statement: exp.Expression) -> bool:
             with_ = node.args.get("with_")
             if isinstance(with_, exp.With):
                 query = next((c.this for c in with_.expressions if c.alias == item.name), None)
-            node = node.parent
+            node = node.parent  # type: ignore[assignment]
     if not isinstance(query, exp.Select):
         return False
     if query.args.get("from_") is None:
