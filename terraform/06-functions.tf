@@ -51,7 +51,8 @@ locals {
       env         = { EDP_ETL_TIMEZONE = var.etl_time_zone }
       secrets     = {}
       ingress     = "ALLOW_INTERNAL_ONLY"
-      iam         = { "roles/run.invoker" = [local.sa.workflows] }
+      # workflows runs the models; scheduler calls the freshness probe (POST /freshness)
+      iam = { "roles/run.invoker" = [local.sa.workflows, local.sa.scheduler] }
     }
   }
 }

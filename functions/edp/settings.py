@@ -177,6 +177,17 @@ class Settings(BaseSettings):
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(
         "prometheus", description="Where OpenTelemetry metrics go."
     )
+    metrics_api_endpoint: str | None = Field(
+        None,
+        pattern=r"^(127\.0\.0\.1|localhost|\[::1\]):[0-9]+$",
+        description=(
+            "Loopback host:port of a plaintext gRPC stand-in of the Cloud Monitoring API "
+            "(tests); unset in GCP, where the exporter talks to monitoring.googleapis.com."
+        ),
+    )
+    metrics_export_interval_sec: float = Field(
+        60.0, gt=0, description="Cloud Monitoring export period (a series takes a point per 5 s)."
+    )
 
     @field_validator("write_keys", "cors_origins", "cdc_tables", mode="before")
     @classmethod

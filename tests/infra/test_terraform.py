@@ -394,6 +394,8 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("workflows", "roles/logging.logWriter", "project"),
     ("scheduler", "roles/workflows.invoker", "project"),
     ("scheduler", "roles/run.invoker", "function:cdc_flush"),
+    # ... and the etl function's freshness probe (POST /freshness).
+    ("scheduler", "roles/run.invoker", "function:etl"),
     # GKE nodes: logs, metrics, image pulls.
     ("gke-nodes", "roles/logging.logWriter", "project"),
     ("gke-nodes", "roles/monitoring.metricWriter", "project"),

@@ -49,6 +49,7 @@ from edp.bus.messages import Message, Received
 from edp.cdc.debezium import DecodeError, RowDecoder
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
 from edp.errors import ContractError, PermanentError, TransientError, WarehouseError
+from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
@@ -125,25 +126,11 @@ class CdcFlusher:
         self._stop = False
         self.stats = FlushStats()
         meter = get_meter(__name__)
-        self._m_lag = meter.create_histogram(
-            "cdc_replication_lag_seconds",
-            unit="s",
-            description="Source commit -> row written to raw.cdc_* (per row).",
-        )
-        self._m_rows = meter.create_counter(
-            "cdc_rows_flushed_total", description="Rows written to raw.cdc_* by cdc_flush."
-        )
-        self._m_dead = meter.create_counter(
-            "cdc_dead_letter_total", description="CDC messages parked on the dead-letter topic."
-        )
-        self._m_batch = meter.create_histogram(
-            "cdc_flush_batch_size", unit="{row}", description="Rows per cdc_flush write."
-        )
-        self._m_duration = meter.create_histogram(
-            "cdc_flush_duration_seconds",
-            unit="s",
-            description="Duration of one flush (write + ack).",
-        )
+        self._m_lag = instrument(meter, "cdc_replication_lag_seconds")
+        self._m_rows = instrument(meter, "cdc_rows_flushed_total")
+        self._m_dead = instrument(meter, "cdc_dead_letter_total")
+        self._m_batch = instrument(meter, "cdc_flush_batch_size")
+        self._m_duration = instrument(meter, "cdc_flush_duration_seconds")
 
     def stop(self, *_: Any) -> None:
         """Finish the current step, flush the buffer, return (SIGTERM handler)."""

@@ -24,6 +24,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from edp.observability.catalogue import instrument, metric
 from edp.observability.metrics import get_meter
 
 
@@ -67,35 +68,16 @@ class IngestMetrics:
 def ingest_metrics() -> IngestMetrics:
     """Create (once) and return the ingest instruments."""
     meter = get_meter("edp.ingest")
-    events = LabelledCounter(("event_type", "device_type", "result"))
-    http = LabelledCounter(("route", "code"))
-    published = LabelledCounter(("topic", "result"))
-    meter.create_observable_counter(
-        "events_received_total",
-        callbacks=[events.observe],
-        unit="1",
-        description="Events received by ingest, by event type, device type and result.",
-    )
-    meter.create_observable_counter(
-        "http_requests_total",
-        callbacks=[http.observe],
-        unit="1",
-        description="Ingest HTTP requests by route and status code (the HPA scales on its rate).",
-    )
-    meter.create_observable_counter(
-        "pubsub_messages_published_total",
-        callbacks=[published.observe],
-        unit="1",
-        description="Pub/Sub messages published by ingest, by topic and result.",
-    )
+    events = LabelledCounter(metric("events_received_total").labels)
+    http = LabelledCounter(metric("http_requests_total").labels)
+    published = LabelledCounter(metric("pubsub_messages_published_total").labels)
+    instrument(meter, "events_received_total", [events.observe])
+    instrument(meter, "http_requests_total", [http.observe])
+    instrument(meter, "pubsub_messages_published_total", [published.observe])
     return IngestMetrics(
         events_received=events,
         http_requests=http,
         published=published,
-        request_latency=meter.create_histogram(
-            "request_latency_seconds", unit="s", description="Ingest request latency."
-        ),
-        publish_latency=meter.create_histogram(
-            "pubsub_publish_latency_seconds", unit="s", description="Latency of one publish call."
-        ),
+        request_latency=instrument(meter, "request_latency_seconds"),
+        publish_latency=instrument(meter, "pubsub_publish_latency_seconds"),
     )
