@@ -157,10 +157,17 @@ def reset_for_tests() -> None:
 
 
 def prometheus_text() -> bytes:
-    """Current metrics in Prometheus exposition format (empty unless exporter=prometheus)."""
+    """Current metrics in Prometheus exposition format (empty unless exporter=prometheus).
+
+    Under the collector's gunicorn the multiprocess series (every worker's, summed) come
+    first, then this process's OpenTelemetry ones.
+    """
+    from edp.observability import multiprocess
+
     get_meter("edp")
+    shared = multiprocess.exposition() if multiprocess.enabled() else b""
     if _prometheus_reader is None:
-        return b""
+        return shared
     from prometheus_client import REGISTRY, generate_latest
 
-    return bytes(generate_latest(REGISTRY))
+    return shared + bytes(generate_latest(REGISTRY))
