@@ -24,6 +24,7 @@ locals {
     "roles/monitoring.metricWriter"             = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa["gke-nodes"], local.sa.collector, local.sa.debezium, local.sa.beam]
     "roles/logging.logWriter"                   = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl, local.sa.workflows, local.sa["gke-nodes"]]
     "roles/monitoring.viewer"                   = [local.sa["gke-nodes"]]
+    "roles/cloudtrace.agent"                    = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl]
     "roles/stackdriver.resourceMetadata.writer" = [local.sa["gke-nodes"]]
     "roles/cloudsql.client"                     = [local.sa.debezium]
   }

@@ -15,6 +15,7 @@ locals {
     EDP_DATASET_MONITORING         = local.datasets.monitoring
     EDP_MAXIMUM_BYTES_BILLED       = tostring(var.maximum_bytes_billed)
     EDP_METRICS_EXPORTER           = "cloud_monitoring"
+    EDP_TRACES_EXPORTER            = "cloud_trace"
     EDP_TOPIC_EVENTS               = var.pubsub.topic_events
     EDP_TOPIC_BAD_EVENTS           = var.pubsub.topic_bad_events
     EDP_TOPIC_EVENTS_DEAD_LETTER   = var.pubsub.topic_events_dead_letter

@@ -185,6 +185,12 @@ class Settings(BaseSettings):
             "(tests); unset in GCP, where the exporter talks to monitoring.googleapis.com."
         ),
     )
+    traces_exporter: Literal["none", "console", "file", "cloud_trace"] = Field(
+        "none", description="Where OpenTelemetry spans go (file: one JSON span per line)."
+    )
+    traces_file: Path | None = Field(
+        None, description="Span file of traces_exporter=file (default <state_dir>/traces.jsonl)."
+    )
     metrics_export_interval_sec: float = Field(
         60.0, gt=0, description="Cloud Monitoring export period (a series takes a point per 5 s)."
     )

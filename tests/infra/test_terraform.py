@@ -364,6 +364,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("ingest", "roles/pubsub.publisher", "topic:events-bad"),
     ("ingest", "roles/secretmanager.secretAccessor", "secret:ingest-write-keys"),
     ("ingest", "roles/monitoring.metricWriter", "project"),
+    ("ingest", "roles/cloudtrace.agent", "project"),
     ("ingest", "roles/logging.logWriter", "project"),
     ("collector", "roles/pubsub.publisher", "topic:events"),
     ("collector", "roles/pubsub.publisher", "topic:events-bad"),
@@ -379,6 +380,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("cdc-flush", "roles/bigquery.dataEditor", "dataset:raw"),
     ("cdc-flush", "roles/bigquery.jobUser", "project"),
     ("cdc-flush", "roles/monitoring.metricWriter", "project"),
+    ("cdc-flush", "roles/cloudtrace.agent", "project"),
     ("cdc-flush", "roles/logging.logWriter", "project"),
     # etl: read raw, rewrite staging/mart partitions, record runs, alert Slack.
     ("etl", "roles/bigquery.dataViewer", "dataset:raw"),
@@ -387,6 +389,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("etl", "roles/bigquery.dataEditor", "dataset:monitoring"),
     ("etl", "roles/bigquery.jobUser", "project"),
     ("etl", "roles/monitoring.metricWriter", "project"),
+    ("etl", "roles/cloudtrace.agent", "project"),
     ("etl", "roles/logging.logWriter", "project"),
     ("etl", "roles/secretmanager.secretAccessor", "secret:slack-webhook-url"),
     # orchestration: the workflow calls etl; the scheduler starts the workflow and cdc_flush.

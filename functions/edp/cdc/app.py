@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edp.cdc.flush import CdcFlusher
 from edp.cdc.staging import refresh_staging
 from edp.errors import ConfigError, TransientError, WarehouseError
+from edp.observability import tracing
 from edp.observability.catalogue import instrument
 from edp.observability.metrics import flush_metrics, get_meter
 from edp.settings import get_settings
@@ -110,6 +111,7 @@ def _record_run(status: str, duration_s: float) -> None:
     runs.add(1, {**labels, "status": status})
     duration.record(duration_s, labels)
     flush_metrics()
+    tracing.flush_traces()
 
 
 @cache

@@ -43,12 +43,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from opentelemetry.trace import SpanKind
 
 from edp.bus import messages as bus
 from edp.bus.messages import Message, Received
 from edp.cdc.debezium import DecodeError, RowDecoder
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
 from edp.errors import ContractError, PermanentError, TransientError, WarehouseError
+from edp.observability import tracing
 from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
@@ -236,9 +238,26 @@ class CdcFlusher:
 
     # --- writing --------------------------------------------------------------------------------
     def flush(self) -> int:
-        """Write the buffer (one insert per table), then ack; returns rows written."""
+        """Write the buffer (one insert per table), then ack; returns rows written.
+
+        With tracing on, one consumer span per flush, linked to the producer span of every
+        message that carried a traceparent; each table's write is a child span.
+        """
         if not self._buffer:
             return 0
+        links = [
+            link
+            for item in self._buffer
+            if (link := tracing.link_from(item.message.attributes)) is not None
+        ]
+        tracer = tracing.get_tracer("edp.cdc")
+        with tracer.start_as_current_span(
+            "cdc_flush process", kind=SpanKind.CONSUMER, links=links
+        ) as span:
+            span.set_attribute("messaging.batch.message_count", len(self._buffer))
+            return self._flush_buffer()
+
+    def _flush_buffer(self) -> int:
         batch, self._buffer, self._oldest = self._buffer, [], None
         started = time.monotonic()
         by_table: dict[str, list[_Pending]] = {}
@@ -264,7 +283,10 @@ class CdcFlusher:
         ingested_at = dt.datetime.now(dt.UTC)
         rows = [{**item.row, "ingested_at": ingested_at} for item in items]
         try:
-            warehouse.insert_rows(spec.ref, rows, row_ids=[i.change_id for i in items])
+            with tracing.get_tracer("edp.cdc").start_as_current_span(
+                "warehouse write", attributes={"db.collection.name": spec.ref}
+            ):
+                warehouse.insert_rows(spec.ref, rows, row_ids=[i.change_id for i in items])
         except (ContractError, PermanentError) as exc:
             # A row the warehouse refuses: find it by writing one by one.
             if len(items) == 1:

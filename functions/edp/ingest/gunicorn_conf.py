@@ -38,12 +38,19 @@ errorlog = "-"
 loglevel = os.environ.get("EDP_INGEST_LOG_LEVEL", "info")
 
 
-# Set here, before the workers fork, so every worker writes its values to the same folder.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/edp-prometheus")  # noqa: S108 - emptyDir
-
-
 def on_starting(server: Any) -> None:
-    """Start from an empty metrics folder (values of a previous run would be summed in)."""
+    """In the master, before the workers fork: give them one empty metrics folder.
+
+    Every worker inherits ``PROMETHEUS_MULTIPROC_DIR`` and writes its values there (unless
+    metrics are off: ``EDP_METRICS_EXPORTER=none``). One folder per server (the master's pid)
+    so two servers never mix values; emptied first, as prometheus_client requires.
+    """
+    if os.environ.get("EDP_METRICS_EXPORTER", "prometheus") != "prometheus":
+        return
+    os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR",
+        f"/tmp/edp-prometheus-{os.getpid()}",  # noqa: S108 - the pod's writable emptyDir
+    )
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,6 +58,8 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live-gauge files (its counters stay: totals must not go down)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
