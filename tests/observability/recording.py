@@ -97,7 +97,7 @@ def run_ingest(mp: pytest.MonkeyPatch, project: str, emulator_host: str) -> None
     body = json.dumps([good, {"bad": 1}]).encode()
     response = client.post("/v1/events", data=body, headers={"X-Write-Key": WRITE_KEY})
     assert response.status_code < 300, response.get_data(as_text=True)
-    otel.flush_metrics()  # what the periodic reader does every export interval
+    otel.flush_metrics(force=True)  # what the periodic reader does every interval
 
 
 def run_etl() -> None:
@@ -110,6 +110,7 @@ def run_etl() -> None:
     assert failed.status_code == 200, failed.get_data(as_text=True)
     fresh = client.post("/freshness")
     assert fresh.status_code == 200, fresh.get_data(as_text=True)
+    otel.flush_metrics(force=True)  # the handler's own flush may fall within 5.5 s of the last
 
 
 def run_cdc_flush(mp: pytest.MonkeyPatch) -> None:
@@ -134,7 +135,7 @@ def run_cdc_flush(mp: pytest.MonkeyPatch) -> None:
     flusher = CdcFlusher(get_warehouse, settings.model_copy(update={"cdc_flush_interval_sec": 0.3}))
     flusher.run(until_idle_s=5.0, max_run_s=120)
     assert flusher.stats.dead_lettered == 1
-    otel.flush_metrics()
+    otel.flush_metrics(force=True)
 
 
 def _fast_redelivery(project: str, subscription: str) -> None:

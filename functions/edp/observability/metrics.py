@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -129,17 +130,28 @@ def get_meter(name: str) -> Meter:
     return _provider.get_meter(name)
 
 
-def flush_metrics(timeout_s: float = 10.0) -> bool:
+#: Cloud Monitoring refuses a point written less than 5 s after the previous one of a series.
+MIN_FLUSH_INTERVAL_S = 5.5
+_last_flush = -MIN_FLUSH_INTERVAL_S
+
+
+def flush_metrics(timeout_s: float = 10.0, *, force: bool = False) -> bool:
     """Export what was recorded now (no-op for Prometheus, which is pulled).
 
     Scheduled Cloud Run functions call it before answering: CPU is only allocated during a
     request, so the periodic export thread may not run again before the instance is frozen or
-    stopped. Cloud Monitoring accepts one point per series every 5 s; the schedules are minutes.
+    stopped. A flush within 5.5 s of the previous one is skipped (Cloud Monitoring would refuse
+    the points, e.g. when the workflow calls etl for several models at once): cumulative values
+    are not lost, they go out with the next flush or periodic export. ``force`` exports
+    regardless (as the periodic reader does at its own pace).
     """
+    global _last_flush  # noqa: PLW0603 - process-wide rate limit
     with _lock:
         provider = _provider
-    if provider is None:
-        return True
+        now = time.monotonic()
+        if provider is None or (not force and now - _last_flush < MIN_FLUSH_INTERVAL_S):
+            return True
+        _last_flush = now
     return bool(provider.force_flush(timeout_millis=int(timeout_s * 1000)))
 
 
@@ -148,10 +160,11 @@ def reset_for_tests() -> None:
 
     Instruments cached by components (e.g. ``ingest_metrics``) must be cleared by the caller.
     """
-    global _provider, _prometheus_reader  # noqa: PLW0603 - lazy process-wide singleton
+    global _provider, _prometheus_reader, _last_flush  # noqa: PLW0603 - lazy singleton
     with _lock:
         provider, _provider = _provider, None
         _prometheus_reader = None
+        _last_flush = -MIN_FLUSH_INTERVAL_S
     if provider is not None:
         provider.shutdown()  # the Prometheus reader unregisters its collector here
 
