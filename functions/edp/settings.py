@@ -185,6 +185,14 @@ class Settings(BaseSettings):
             "(tests); unset in GCP, where the exporter talks to monitoring.googleapis.com."
         ),
     )
+    service_name: str = Field(
+        "edp",
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "K_SERVICE", "EDP_SERVICE_NAME"),
+        description=(
+            "Telemetry service name (the Cloud Monitoring generic_task job); Cloud Run sets "
+            "K_SERVICE."
+        ),
+    )
     traces_exporter: Literal["none", "console", "file", "cloud_trace"] = Field(
         "none", description="Where OpenTelemetry spans go (file: one JSON span per line)."
     )

@@ -51,8 +51,8 @@ _prometheus_reader: Any = None
 def process_resource(settings: Settings) -> Resource:
     """The OTel resource of this process (``generic_task`` in Cloud Monitoring).
 
-    ``job`` is the Cloud Run service (``K_SERVICE``) or ``OTEL_SERVICE_NAME``; ``task_id`` is
-    unique per process so concurrent writers never share a series.
+    ``job`` is ``settings.service_name`` (the Cloud Run service, ``K_SERVICE``); ``task_id``
+    is unique per process so concurrent writers never share a series.
 
     Example:
         >>> from edp.settings import Settings
@@ -60,11 +60,10 @@ def process_resource(settings: Settings) -> Resource:
         >>> r.attributes["service.namespace"], r.attributes["cloud.region"]
         ('edp', 'asia-northeast3')
     """
-    name = os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("K_SERVICE") or "edp"
     instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     return Resource.create(
         {
-            "service.name": name,
+            "service.name": settings.service_name,
             "service.namespace": "edp",
             "service.instance.id": instance,
             "cloud.region": settings.region,
