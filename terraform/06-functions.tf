@@ -15,6 +15,7 @@ locals {
     EDP_DATASET_MONITORING         = local.datasets.monitoring
     EDP_MAXIMUM_BYTES_BILLED       = tostring(var.maximum_bytes_billed)
     EDP_METRICS_EXPORTER           = "cloud_monitoring"
+    EDP_TRACES_EXPORTER            = "cloud_trace"
     EDP_TOPIC_EVENTS               = var.pubsub.topic_events
     EDP_TOPIC_BAD_EVENTS           = var.pubsub.topic_bad_events
     EDP_TOPIC_EVENTS_DEAD_LETTER   = var.pubsub.topic_events_dead_letter
@@ -53,7 +54,8 @@ locals {
       env         = { EDP_ETL_TIMEZONE = var.etl_time_zone }
       secrets     = {}
       ingress     = "ALLOW_INTERNAL_ONLY"
-      iam         = { "roles/run.invoker" = [local.sa.workflows] }
+      # workflows runs the models; scheduler calls the freshness probe (POST /freshness)
+      iam = { "roles/run.invoker" = [local.sa.workflows, local.sa.scheduler] }
     }
     sql_review = {
       entry_point = "sql_review"

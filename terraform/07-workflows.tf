@@ -73,3 +73,27 @@ resource "google_cloud_scheduler_job" "cdc_flush" {
     }
   }
 }
+
+# The freshness probe: now minus the newest ingested_at per raw table, written as the
+# data_freshness_minutes gauge the freshness alert watches (edp.etl.freshness).
+resource "google_cloud_scheduler_job" "freshness_probe" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${local.prefix}-freshness-probe"
+  description = "Calls the etl function's freshness probe (data_freshness_minutes per raw table)."
+  schedule    = var.freshness_probe_schedule
+  time_zone   = "Etc/UTC"
+
+  retry_config {
+    retry_count = 0 # the next tick is the retry
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${module.function["etl"].uri}/freshness"
+    oidc_token {
+      service_account_email = google_service_account.workload["scheduler"].email
+      audience              = module.function["etl"].uri
+    }
+  }
+}

@@ -137,6 +137,12 @@ variable "cors_origins" {
   default     = ["*"]
 }
 
+variable "freshness_probe_schedule" {
+  description = "Cloud Scheduler cron of the freshness probe (the freshness alert reads its last 10 minutes)."
+  type        = string
+  default     = "*/5 * * * *"
+}
+
 variable "cdc_flush_schedule" {
   description = "Cloud Scheduler cron of the CDC flush (each run drains for up to the function timeout)."
   type        = string
@@ -211,7 +217,7 @@ variable "node_pools" {
 }
 
 variable "alerting" {
-  description = "Alert thresholds (error rate > 5 % for 5 min, freshness > 30 min, restarts > 3/h, cost alert at $25/day)."
+  description = "Alert thresholds and routes (error rate > 5 % for 5 min, freshness > 30 min, restarts > 3/h, CDC lag > 10 s, cost > $25/day); pager_channel_ids are existing notification channels (e.g. PagerDuty) added to the critical route; runbook_url is where docs/runbook.md is published (set it to your repository's URL of that file so the alert links open)."
   type = object({
     ingest_error_rate       = optional(number, 0.05)
     freshness_minutes       = optional(number, 30)
@@ -219,6 +225,9 @@ variable "alerting" {
     daily_bigquery_cost_usd = optional(number, 25)
     bigquery_usd_per_tib    = optional(number, 6.25)
     pager_email             = optional(string)
+    pager_channel_ids       = optional(list(string), [])
+    cdc_lag_seconds         = optional(number, 10)
+    runbook_url             = optional(string, "docs/runbook.md")
   })
   default = {}
   validation {

@@ -364,6 +364,31 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_LOCAL_ONLY,
     )
+    metrics_api_endpoint: str | None = Field(
+        None,
+        pattern=r"^(127\.0\.0\.1|localhost|\[::1\]):[0-9]+$",
+        description=(
+            "Loopback host:port of a plaintext gRPC stand-in of the Cloud Monitoring API "
+            "(tests); unset in GCP, where the exporter talks to monitoring.googleapis.com."
+        ),
+    )
+    service_name: str = Field(
+        "edp",
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "K_SERVICE", "EDP_SERVICE_NAME"),
+        description=(
+            "Telemetry service name (the Cloud Monitoring generic_task job); Cloud Run sets "
+            "K_SERVICE."
+        ),
+    )
+    traces_exporter: Literal["none", "console", "file", "cloud_trace"] = Field(
+        "none", description="Where OpenTelemetry spans go (file: one JSON span per line)."
+    )
+    traces_file: Path | None = Field(
+        None, description="Span file of traces_exporter=file (default <state_dir>/traces.jsonl)."
+    )
+    metrics_export_interval_sec: float = Field(
+        60.0, gt=0, description="Cloud Monitoring export period (a series takes a point per 5 s)."
+    )
 
     @field_validator("write_keys", "cors_origins", "cdc_tables", mode="before")
     @classmethod

@@ -327,6 +327,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("ingest", "roles/pubsub.publisher", "topic:events-bad"),
     ("ingest", "roles/secretmanager.secretAccessor", "secret:ingest-write-keys"),
     ("ingest", "roles/monitoring.metricWriter", "project"),
+    ("ingest", "roles/cloudtrace.agent", "project"),
     ("ingest", "roles/logging.logWriter", "project"),
     ("collector", "roles/pubsub.publisher", "topic:events"),
     ("collector", "roles/pubsub.publisher", "topic:events-bad"),
@@ -343,6 +344,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("cdc-flush", "roles/bigquery.dataEditor", "dataset:staging"),
     ("cdc-flush", "roles/bigquery.jobUser", "project"),
     ("cdc-flush", "roles/monitoring.metricWriter", "project"),
+    ("cdc-flush", "roles/cloudtrace.agent", "project"),
     ("cdc-flush", "roles/logging.logWriter", "project"),
     # etl: read raw, rewrite staging/mart partitions, record runs.
     ("etl", "roles/bigquery.dataViewer", "dataset:raw"),
@@ -351,6 +353,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("etl", "roles/bigquery.dataEditor", "dataset:monitoring"),
     ("etl", "roles/bigquery.jobUser", "project"),
     ("etl", "roles/monitoring.metricWriter", "project"),
+    ("etl", "roles/cloudtrace.agent", "project"),
     ("etl", "roles/logging.logWriter", "project"),
     # sql_review: dry runs (read every layer), the project's job history, metrics, Slack.
     *{("sql-review", "roles/bigquery.dataViewer", f"dataset:{d}") for d in DATASET_LAYERS},
@@ -378,6 +381,8 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("quality", "roles/secretmanager.secretAccessor", "secret:slack-webhook-critical"),
     ("quality", "roles/secretmanager.secretAccessor", "secret:slack-webhook-warning"),
     ("scheduler", "roles/run.invoker", "function:quality_check"),
+    # ... and the etl function's freshness probe (POST /freshness).
+    ("scheduler", "roles/run.invoker", "function:etl"),
     # GKE nodes: logs, metrics, image pulls.
     ("gke-nodes", "roles/logging.logWriter", "project"),
     ("gke-nodes", "roles/monitoring.metricWriter", "project"),

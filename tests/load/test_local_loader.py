@@ -186,10 +186,10 @@ def test_metrics_are_exported(warehouse: Warehouse, channel: Channel) -> None:
     _drain(_loader(warehouse, channel))
     text = prometheus_text().decode()
     for name in (
-        "pipeline_rows_processed_total",
-        "pipeline_dead_letters_total",
-        "data_freshness_seconds_bucket",
-        "pipeline_end_to_end_lag_seconds_bucket",
+        "load_rows_total",
+        "load_dead_letters_total",
+        "load_freshness_seconds_bucket",
+        "load_end_to_end_lag_seconds_bucket",
     ):
         assert name in text
 

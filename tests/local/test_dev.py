@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,9 @@ def test_dev_serves_the_stack_and_ctrl_c_leaves_no_process(state: Path) -> None:
             assert url.hostname is not None and url.port is not None
             assert port_open(url.hostname, url.port), fn
         assert doc["env"]["PUBSUB_EMULATOR_HOST"] == endpoints["pubsub"]
+        # The dashboards page renders the Cloud Monitoring dashboards from local scrapes.
+        with urllib.request.urlopen(endpoints["dashboards"] + "d/event-throughput") as page:
+            assert b"Events accepted / s by type" in page.read()
 
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=120)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from flask import Request, Response, jsonify
@@ -26,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edp.cdc.flush import CdcFlusher
 from edp.cdc.staging import rebuild_due, refresh_staging
 from edp.errors import ConfigError, TransientError, WarehouseError
+from edp.observability import tracing
+from edp.observability.catalogue import instrument
+from edp.observability.metrics import flush_metrics, get_meter
 from edp.settings import get_settings
 from edp.warehouse.port import Warehouse
 
@@ -90,12 +95,15 @@ def handle(
         response = jsonify({"error": "invalid request", "errors": errors})
         response.status_code = 400
         return response
+    started = time.perf_counter()
+    status = "failed"
     try:
         if warehouse is None:
             from edp.warehouse import get_warehouse
 
             warehouse = get_warehouse  # opened per flush, closed after
         result = flush_once(warehouse, body)
+        status = "success"
     except (TransientError, WarehouseError) as exc:
         log.warning("cdc_flush: transient failure: %s", exc)
         response = jsonify({"error": "transient", "detail": str(exc)})
@@ -106,4 +114,22 @@ def handle(
         response = jsonify({"error": "config", "detail": str(exc)})
         response.status_code = 500
         return response
+    finally:
+        _record_run(status, time.perf_counter() - started)
     return jsonify(result)
+
+
+def _record_run(status: str, duration_s: float) -> None:
+    """One invocation in the pipeline metrics, exported before the instance is frozen."""
+    runs, duration = _run_instruments()
+    labels = {"pipeline": "cdc_flush", "task": "flush"}
+    runs.add(1, {**labels, "status": status})
+    duration.record(duration_s, labels)
+    flush_metrics()
+    tracing.flush_traces()
+
+
+@cache
+def _run_instruments() -> tuple[Any, Any]:
+    meter = get_meter("edp.cdc.app")
+    return instrument(meter, "pipeline_runs_total"), instrument(meter, "pipeline_duration_seconds")

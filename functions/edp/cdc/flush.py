@@ -43,12 +43,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from opentelemetry.trace import SpanKind
 
 from edp.bus import messages as bus
 from edp.bus.messages import Message, Received
 from edp.cdc.debezium import DecodeError, RowDecoder
 from edp.contracts.catalog import Catalog, TableSpec, load_catalog
 from edp.errors import ContractError, PermanentError, TransientError, WarehouseError
+from edp.observability import tracing
+from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
@@ -125,25 +128,11 @@ class CdcFlusher:
         self._stop = False
         self.stats = FlushStats()
         meter = get_meter(__name__)
-        self._m_lag = meter.create_histogram(
-            "cdc_replication_lag_seconds",
-            unit="s",
-            description="Source commit -> row written to raw.cdc_* (per row).",
-        )
-        self._m_rows = meter.create_counter(
-            "cdc_rows_flushed_total", description="Rows written to raw.cdc_* by cdc_flush."
-        )
-        self._m_dead = meter.create_counter(
-            "cdc_dead_letter_total", description="CDC messages parked on the dead-letter topic."
-        )
-        self._m_batch = meter.create_histogram(
-            "cdc_flush_batch_size", unit="{row}", description="Rows per cdc_flush write."
-        )
-        self._m_duration = meter.create_histogram(
-            "cdc_flush_duration_seconds",
-            unit="s",
-            description="Duration of one flush (write + ack).",
-        )
+        self._m_lag = instrument(meter, "cdc_replication_lag_seconds")
+        self._m_rows = instrument(meter, "cdc_rows_flushed_total")
+        self._m_dead = instrument(meter, "cdc_dead_letter_total")
+        self._m_batch = instrument(meter, "cdc_flush_batch_size")
+        self._m_duration = instrument(meter, "cdc_flush_duration_seconds")
 
     def stop(self, *_: Any) -> None:
         """Finish the current step, flush the buffer, return (SIGTERM handler)."""
@@ -249,9 +238,26 @@ class CdcFlusher:
 
     # --- writing --------------------------------------------------------------------------------
     def flush(self) -> int:
-        """Write the buffer (one insert per table), then ack; returns rows written."""
+        """Write the buffer (one insert per table), then ack; returns rows written.
+
+        With tracing on, one consumer span per flush, linked to the producer span of every
+        message that carried a traceparent; each table's write is a child span.
+        """
         if not self._buffer:
             return 0
+        links = [
+            link
+            for item in self._buffer
+            if (link := tracing.link_from(item.message.attributes)) is not None
+        ]
+        tracer = tracing.get_tracer("edp.cdc")
+        with tracer.start_as_current_span(
+            "cdc_flush process", kind=SpanKind.CONSUMER, links=links
+        ) as span:
+            span.set_attribute("messaging.batch.message_count", len(self._buffer))
+            return self._flush_buffer()
+
+    def _flush_buffer(self) -> int:
         batch, self._buffer, self._oldest = self._buffer, [], None
         started = time.monotonic()
         by_table: dict[str, list[_Pending]] = {}
@@ -277,7 +283,10 @@ class CdcFlusher:
         ingested_at = dt.datetime.now(dt.UTC)
         rows = [{**item.row, "ingested_at": ingested_at} for item in items]
         try:
-            warehouse.insert_rows(spec.ref, rows, row_ids=[i.change_id for i in items])
+            with tracing.get_tracer("edp.cdc").start_as_current_span(
+                "warehouse write", attributes={"db.collection.name": spec.ref}
+            ):
+                warehouse.insert_rows(spec.ref, rows, row_ids=[i.change_id for i in items])
         except (ContractError, PermanentError) as exc:
             # A row the warehouse refuses: find it by writing one by one.
             if len(items) == 1:

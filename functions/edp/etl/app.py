@@ -12,6 +12,8 @@ Routes:
   one entry per model run (rows written, bytes processed, duration).
 * ``POST /record-failure`` ``{"date", "model"|"layer", "error", "execution_id"}``: the
   workflow's failure path; writes a ``failed`` row to ``monitoring.pipeline_runs``.
+* ``POST /freshness``: the freshness probe (:mod:`edp.etl.freshness`, Cloud Scheduler every
+  few minutes): sets ``data_freshness_minutes{table}`` and answers the figures.
 * ``GET /models``: the models by layer, in parallel waves (what the workflow runs).
 
 Status codes: ``400`` invalid body (per-field reasons), ``404`` unknown model/layer, ``422`` a
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edp.errors import ConfigError
 from edp.etl.models import LAYERS, load_models, parallel_groups
 from edp.etl.runner import EtlRunner, ModelRunError, RunResult, yesterday
+from edp.observability.metrics import flush_metrics
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
 
@@ -172,6 +175,13 @@ def create_app(
             run_id = runner.record_failure(task, report.run_date(), report.error_text())
         return jsonify({"status": "recorded", "run_id": run_id, "task": task}), 200
 
+    @app.post("/freshness")
+    def freshness() -> tuple[Response, int]:
+        from edp.etl.freshness import probe
+
+        measured = probe(warehouse(), dt.datetime.now(dt.UTC))
+        return jsonify({"status": "measured", "tables": [f.to_json() for f in measured]}), 200
+
     @app.get("/models")
     def models() -> tuple[Response, int]:
         m = load_models()
@@ -199,5 +209,12 @@ def default_app() -> Flask:
 def handle(req: Request) -> Response:
     """Dispatch a functions-framework request through the app's routes."""
     app = default_app()
-    with app.request_context(req.environ):
-        return app.full_dispatch_request()
+    # The inner app reads the body through the outer request's (length-limited) stream, so
+    # functions-framework's own after-request drain finds it consumed instead of failing
+    # with ClientDisconnected on a second read of the raw input.
+    environ = {**req.environ, "wsgi.input": req.stream, "wsgi.input_terminated": True}
+    try:
+        with app.request_context(environ):
+            return app.full_dispatch_request()
+    finally:
+        flush_metrics()  # CPU is only allocated during the request

@@ -30,6 +30,7 @@ from edp.contracts.catalog import load_catalog
 from edp.errors import EdpError, PermanentError, TransientError
 from edp.etl.models import Model, load_models, plan
 from edp.lineage.openlineage import LineageEmitter
+from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
@@ -278,6 +279,9 @@ class EtlRunner:
         try:
             params = self.params(model, start, end)
             script = self.warehouse.execute_script(render(model), params)
+            _metrics().query_duration.record(
+                time.perf_counter() - t0, {"pipeline": PIPELINE, "task": model.ref}
+            )
             if model.config.strategy == "insert_overwrite":
                 rows = int(
                     self.warehouse.query(
@@ -375,6 +379,7 @@ class _Instruments:
     duration: Any
     rows: Any
     bytes: Any
+    query_duration: Any
 
 
 @lru_cache(maxsize=1)
@@ -382,14 +387,9 @@ def _metrics() -> _Instruments:
     """The ETL's metric instruments, created on first use (never at import)."""
     meter = get_meter("edp.etl")
     return _Instruments(
-        runs=meter.create_counter("pipeline_runs_total", description="Pipeline task runs."),
-        duration=meter.create_histogram(
-            "pipeline_duration_seconds", unit="s", description="Pipeline task run time."
-        ),
-        rows=meter.create_counter(
-            "pipeline_rows_processed_total", description="Rows written by pipeline tasks."
-        ),
-        bytes=meter.create_counter(
-            "bigquery_bytes_processed_total", unit="By", description="Bytes processed."
-        ),
+        runs=instrument(meter, "pipeline_runs_total"),
+        duration=instrument(meter, "pipeline_duration_seconds"),
+        rows=instrument(meter, "pipeline_rows_processed_total"),
+        bytes=instrument(meter, "bigquery_bytes_processed_total"),
+        query_duration=instrument(meter, "bigquery_query_duration_seconds"),
     )

@@ -55,6 +55,7 @@ from edp.ingest.core import (
 )
 from edp.ingest.metrics import IngestMetrics, ingest_metrics
 from edp.ingest.publisher import Publisher, PublishError, PubSubPublisher
+from edp.ingest.traced import traced_handler, traced_publisher
 from edp.observability.metrics import prometheus_text
 from edp.settings import Settings, get_settings
 
@@ -172,7 +173,7 @@ class IngestService:
     ) -> None:
         self.settings = settings
         self.metrics = ingest_metrics()
-        self.publisher = _MeasuredPublisher(publisher, self.metrics)
+        self.publisher = _MeasuredPublisher(traced_publisher(publisher), self.metrics)
         self.limits = Limits(
             max_batch_events=settings.max_batch_events,
             max_request_bytes=settings.max_request_bytes,
@@ -456,9 +457,11 @@ def create_app(
             )
         return response
 
+    handle = traced_handler(service.handle)
+
     def _handler(route: str) -> Callable[[], Response]:
         def view() -> Response:
-            return service.handle(route, request)
+            return handle(route, request)
 
         view.__name__ = f"ingest_{route}"
         return view

@@ -20,11 +20,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from edp.observability.metrics import get_meter
+from edp.observability import multiprocess
+from edp.observability.catalogue import instrument, metric
+from edp.observability.metrics import LATENCY_BUCKETS_S, get_meter
 
 
 class LabelledCounter:
@@ -52,50 +54,52 @@ class LabelledCounter:
         return [Observation(v, dict(zip(self._names, k, strict=True))) for k, v in snapshot]
 
 
+class Counter(Protocol):
+    """What ingest needs of a counter: add to the series of these label values."""
+
+    def add(self, amount: int, labels: tuple[str, ...]) -> None: ...
+
+
 @dataclass(frozen=True)
 class IngestMetrics:
     """The ingest instruments (process-wide: one set however many apps are built)."""
 
-    events_received: LabelledCounter  # event_type, device_type, result
-    http_requests: LabelledCounter  # route, code
-    published: LabelledCounter  # topic, result
+    events_received: Counter  # event_type, device_type, result
+    http_requests: Counter  # route, code
+    published: Counter  # topic, result
     request_latency: Any  # OTel histogram, attributes route, code
     publish_latency: Any  # OTel histogram, attribute topic
 
 
 @cache
 def ingest_metrics() -> IngestMetrics:
-    """Create (once) and return the ingest instruments."""
+    """Create (once) and return the ingest instruments.
+
+    Under the collector's gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set) they are
+    ``prometheus_client`` multiprocess metrics, so a scrape sums every worker; elsewhere
+    OpenTelemetry instruments (Prometheus locally, Cloud Monitoring in Cloud Run).
+    """
+    if multiprocess.enabled():
+        return IngestMetrics(
+            events_received=multiprocess.Counter("events_received_total"),
+            http_requests=multiprocess.Counter("http_requests_total"),
+            published=multiprocess.Counter("pubsub_messages_published_total"),
+            request_latency=multiprocess.Histogram("request_latency_seconds", LATENCY_BUCKETS_S),
+            publish_latency=multiprocess.Histogram(
+                "pubsub_publish_latency_seconds", LATENCY_BUCKETS_S
+            ),
+        )
     meter = get_meter("edp.ingest")
-    events = LabelledCounter(("event_type", "device_type", "result"))
-    http = LabelledCounter(("route", "code"))
-    published = LabelledCounter(("topic", "result"))
-    meter.create_observable_counter(
-        "events_received_total",
-        callbacks=[events.observe],
-        unit="1",
-        description="Events received by ingest, by event type, device type and result.",
-    )
-    meter.create_observable_counter(
-        "http_requests_total",
-        callbacks=[http.observe],
-        unit="1",
-        description="Ingest HTTP requests by route and status code (the HPA scales on its rate).",
-    )
-    meter.create_observable_counter(
-        "pubsub_messages_published_total",
-        callbacks=[published.observe],
-        unit="1",
-        description="Pub/Sub messages published by ingest, by topic and result.",
-    )
+    events = LabelledCounter(metric("events_received_total").labels)
+    http = LabelledCounter(metric("http_requests_total").labels)
+    published = LabelledCounter(metric("pubsub_messages_published_total").labels)
+    instrument(meter, "events_received_total", [events.observe])
+    instrument(meter, "http_requests_total", [http.observe])
+    instrument(meter, "pubsub_messages_published_total", [published.observe])
     return IngestMetrics(
         events_received=events,
         http_requests=http,
         published=published,
-        request_latency=meter.create_histogram(
-            "request_latency_seconds", unit="s", description="Ingest request latency."
-        ),
-        publish_latency=meter.create_histogram(
-            "pubsub_publish_latency_seconds", unit="s", description="Latency of one publish call."
-        ),
+        request_latency=instrument(meter, "request_latency_seconds"),
+        publish_latency=instrument(meter, "pubsub_publish_latency_seconds"),
     )

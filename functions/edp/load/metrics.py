@@ -1,12 +1,15 @@
 """OpenTelemetry instruments of the stream load (local loader; the Beam job uses Beam metrics).
 
-- ``pipeline_rows_processed_total{pipeline, outcome}`` - rows by outcome: ``loaded``,
-  ``duplicate`` (dropped by the event_id dedup), ``dead_letter``;
-- ``pipeline_dead_letters_total{pipeline, error_type}`` - refused rows by failure type;
-- ``data_freshness_seconds{pipeline}`` - histogram of ``loaded - ingested_at`` (server accepted
-  the event -> queryable in raw), the figure the freshness SLA is about;
-- ``pipeline_end_to_end_lag_seconds{pipeline}`` - histogram of ``loaded - event_timestamp``
+- ``load_rows_total{pipeline, outcome}`` - rows by outcome: ``loaded``, ``duplicate``
+  (dropped by the event_id dedup), ``dead_letter``;
+- ``load_dead_letters_total{pipeline, error_type}`` - refused rows by failure type;
+- ``load_freshness_seconds{pipeline}`` - histogram of ``loaded - ingested_at`` (server accepted
+  the event -> queryable in raw), the loader's share of the freshness SLA;
+- ``load_end_to_end_lag_seconds{pipeline}`` - histogram of ``loaded - event_timestamp``
   (the user's action -> queryable; includes client-side buffering).
+
+The alerting figure, ``data_freshness_minutes{table}``, comes from the deployed freshness probe
+(:mod:`edp.etl.freshness`), which sees a stopped loader as well as a slow one.
 
 Example:
     >>> LoadMetrics().record_batch(loaded=2, duplicates=1, dead_letters={"parse_error": 1},
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 
 PIPELINE = "stream_load"
@@ -28,20 +32,10 @@ class LoadMetrics:
     def __init__(self, pipeline: str = PIPELINE) -> None:
         meter = get_meter("edp.load")
         self._attrs = {"pipeline": pipeline}
-        self._rows = meter.create_counter(
-            "pipeline_rows_processed_total", unit="1", description="Rows by load outcome."
-        )
-        self._dead = meter.create_counter(
-            "pipeline_dead_letters_total", unit="1", description="Rows refused by the loader."
-        )
-        self._freshness = meter.create_histogram(
-            "data_freshness_seconds", unit="s", description="ingested_at -> loaded in raw."
-        )
-        self._lag = meter.create_histogram(
-            "pipeline_end_to_end_lag_seconds",
-            unit="s",
-            description="event_timestamp -> loaded in raw.",
-        )
+        self._rows = instrument(meter, "load_rows_total")
+        self._dead = instrument(meter, "load_dead_letters_total")
+        self._freshness = instrument(meter, "load_freshness_seconds")
+        self._lag = instrument(meter, "load_end_to_end_lag_seconds")
 
     def record_batch(
         self,

@@ -19,8 +19,14 @@ Phases:
    100-event requests as fast as the server answers, against the ingest app and then against the
    bare endpoint; ``ingest.batch.ratio_to_bare`` = ingest requests/s / bare requests/s.
 
+3. **telemetry overhead**: the same single-event load against the app with telemetry on (as
+   deployed) and against a second instance with ``EDP_METRICS_EXPORTER=none``, alternating
+   off/on/off/on in slices so drift in machine load falls on both;
+   ``ingest.telemetry.overhead_ratio`` = P99 on / P99 off.
+
 Environment knobs (for smoke runs): ``EDP_BENCH_INGEST_SINGLE_S`` (default 60),
-``EDP_BENCH_INGEST_BATCH_S`` (default 20), ``EDP_BENCH_INGEST_RPS`` (default 1180).
+``EDP_BENCH_INGEST_BATCH_S`` (default 20), ``EDP_BENCH_INGEST_RPS`` (default 1180),
+``EDP_BENCH_INGEST_OVERHEAD_S`` (default 40: per mode, in two slices).
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ class _Stack:
     port: int
     bare_port: int
     env: dict[str, str]
+    off_port: int  # the same app with telemetry off (EDP_METRICS_EXPORTER=none)
 
 
 def _wait_http(url: str, timeout: float = 30.0) -> None:
@@ -134,7 +141,7 @@ def _gunicorn(name: str, port: int, app: str, env: dict[str, str], log: Path) ->
         "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS),
         "--keep-alive", "75", "--graceful-timeout", "10", "--log-level", "warning",
     ]  # fmt: skip
-    if name == "ingest":
+    if name.startswith("ingest"):
         argv += ["-c", "python:edp.ingest.gunicorn_conf"]
     return ManagedProcess(f"bench:{name}", [*argv, app], env=env, log_path=log).start()
 
@@ -167,14 +174,19 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             "EDP_ENVIRONMENT": "local",
             "EDP_METRICS_EXPORTER": "prometheus",
         }
-        port, bare_port = free_port(), free_port()
+        port, bare_port, off_port = free_port(), free_port(), free_port()
         procs.append(_gunicorn("ingest", port, "edp.ingest.wsgi:app", env, workdir / "ingest.log"))
+        off_env = {**env, "EDP_METRICS_EXPORTER": "none"}
+        off_log = workdir / "ingest-off.log"
+        procs.append(_gunicorn("ingest-off", off_port, "edp.ingest.wsgi:app", off_env, off_log))
         bare_src = Path(__file__).with_name("_ingest_bare.py")
         bare_app = f"functions_framework:create_app('bare', '{bare_src}')"
         procs.append(_gunicorn("bare", bare_port, bare_app, env, workdir / "bare.log"))
-        _wait_http(f"http://127.0.0.1:{port}/readyz")
-        _wait_http(f"http://127.0.0.1:{bare_port}/")
-        yield _Stack(emulator, port, bare_port, env)
+        # three servers start at once on a 2-core machine: give them a minute
+        _wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        _wait_http(f"http://127.0.0.1:{bare_port}/", timeout=60)
+        _wait_http(f"http://127.0.0.1:{off_port}/readyz", timeout=60)
+        yield _Stack(emulator, port, bare_port, env, off_port)
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -331,12 +343,15 @@ def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set
         Bar("ingest.single.errors", "<=", 0, source="ingest SLO"),
         Bar("ingest.single.lost", "<=", 0, source="ingest SLO"),
         Bar("ingest.batch.events_per_s", ">=", 20_000, unit="events/s", source="ingest SLO"),
+        Bar("ingest.telemetry.overhead_ratio", "<=", 1.10, source="observability"),
     ],
     units={
         "ingest.single.p50_ms": "ms",
         "ingest.single.rps": "req/s",
         "ingest.batch.bare_rps": "req/s",
         "ingest.batch.rps": "req/s",
+        "ingest.telemetry.p99_on_ms": "ms",
+        "ingest.telemetry.p99_off_ms": "ms",
     },
 )
 def bench_ingest() -> dict[str, float]:
@@ -386,7 +401,33 @@ def bench_ingest() -> dict[str, float]:
             figures["ingest.batch.events_per_s"] = round(rps * 100, 0)
             figures["ingest.batch.bare_rps"] = round(bare_rps, 1)
             figures["ingest.batch.ratio_to_bare"] = round(rps / bare_rps, 4) if bare_rps else 0.0
+
+            # 3. telemetry on vs off, same load, alternating slices.
+            figures.update(_overhead(stack, rate, _env_float("EDP_BENCH_INGEST_OVERHEAD_S", 40.0)))
     return figures
+
+
+def _p99(values: list[float]) -> float:
+    values = sorted(values)
+    return values[int(0.99 * (len(values) - 1))]
+
+
+def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
+    """P99 of single-event requests with telemetry on and off (two slices each, interleaved)."""
+    n = max(1, int(rate * seconds / 2))
+    requests = [_request("/v1/events", orjson.dumps(_event(i, None))) for i in range(n)]
+    asyncio.run(_open_loop(stack.off_port, requests[: n // 4 or 1], rate, 32))  # warm-up
+    on: list[float] = []
+    off: list[float] = []
+    for port, into in ((stack.off_port, off), (stack.port, on)) * 2:
+        latencies, _ = asyncio.run(_open_loop(port, requests, rate, 32))
+        into.extend(latencies)
+    p99_on, p99_off = _p99(on), _p99(off)
+    return {
+        "ingest.telemetry.p99_on_ms": round(p99_on * 1000, 2),
+        "ingest.telemetry.p99_off_ms": round(p99_off * 1000, 2),
+        "ingest.telemetry.overhead_ratio": round(p99_on / p99_off, 3) if p99_off else 0.0,
+    }
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from edp.cdc.topology import (
     TRANSACTION_TOPIC_SUFFIX,
 )
 from edp.errors import ConfigError
+from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
 from edp_tools.cdc import pgoutput
@@ -293,12 +294,8 @@ class CdcReader:
         self._db = ""
         self._admin: Any = None
         meter = get_meter(__name__)
-        self._events = meter.create_counter(
-            "cdc_events_published_total", description="Debezium change events published."
-        )
-        self._lag = meter.create_histogram(
-            "cdc_reader_lag_seconds", unit="s", description="Source commit -> published."
-        )
+        self._events = instrument(meter, "cdc_events_published_total")
+        self._lag = instrument(meter, "cdc_reader_lag_seconds")
         self.events_published = 0
         #: Set once the snapshot is done and the replication stream is open.
         self.streaming = threading.Event()

@@ -38,6 +38,8 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
     "--mute-audio",
+    # Chromium >= 111 refuses DevTools websockets from other origins without this (403).
+    "--remote-allow-origins=*",
 )
 
 #: Per chart: how many plotly traces, data values and drawn marks it has.

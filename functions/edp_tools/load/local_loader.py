@@ -55,6 +55,7 @@ from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
+from opentelemetry.trace import SpanKind
 
 from edp.contracts.catalog import TableSpec, load_catalog
 from edp.errors import EdpError, TransientError
@@ -72,6 +73,8 @@ from edp.load.transforms import (
     now_micros,
     process_message,
 )
+from edp.observability import tracing
+from edp.observability.tracing import TRACEPARENT
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
 
@@ -151,6 +154,8 @@ class WorkerBatch:
     ack_ids: list[str]
     rows: pa.Table
     dead_letters: list[DeadLetter]
+    #: W3C traceparent of each message that carried one (the ingest publish span).
+    traceparents: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.rows.num_rows) + len(self.dead_letters)
@@ -209,6 +214,7 @@ def pull_worker(  # noqa: PLR0917 - a multiprocessing target takes positional ar
 
     put((_READY, index))
     ack_ids: list[str] = []
+    parents: list[str] = []
     batch = ParsedBatch()
     first_at = 0.0
     while not stop.is_set() and writer_alive():
@@ -222,6 +228,8 @@ def pull_worker(  # noqa: PLR0917 - a multiprocessing target takes positional ar
         for item in received:
             ack_id, envelope = envelope_from_pb(item)
             ack_ids.append(ack_id)
+            if TRACEPARENT in envelope.attributes:
+                parents.append(envelope.attributes[TRACEPARENT])
             batch.extend(process_message(envelope, mapper))
         if received and not first_at:
             first_at = time.monotonic()
@@ -231,14 +239,15 @@ def pull_worker(  # noqa: PLR0917 - a multiprocessing target takes positional ar
             or time.monotonic() - first_at >= config.worker_batch_delay_s
         ):
             rows = mapper.to_arrow(batch.rows)
-            if not put(WorkerBatch(index, ack_ids, rows, batch.dead_letters)):
+            if not put(WorkerBatch(index, ack_ids, rows, batch.dead_letters, parents)):
                 break
-            ack_ids, batch, first_at = [], ParsedBatch(), 0.0
+            ack_ids, parents, batch, first_at = [], [], ParsedBatch(), 0.0
         if not received:
             stop.wait(config.idle_sleep_s)
     if writer_alive():  # a graceful stop: hand over what we hold, then say we are done
         if ack_ids:
-            put(WorkerBatch(index, ack_ids, mapper.to_arrow(batch.rows), batch.dead_letters))
+            rows = mapper.to_arrow(batch.rows)
+            put(WorkerBatch(index, ack_ids, rows, batch.dead_letters, parents))
         put((_DONE, index))
     else:  # orphaned (writer killed): nothing we pulled is acked; exit without flushing
         out.cancel_join_thread()
@@ -452,6 +461,24 @@ class LocalLoader:
         return list(fresh.values())
 
     def _commit(self, pending: list[WorkerBatch]) -> None:
+        """Write, then ack, one batch, inside a consumer span linked to each message's
+        producer (ingest publish) span when tracing is on."""
+        links = [
+            link
+            for item in pending
+            for parent in item.traceparents
+            if (link := tracing.link_from({TRACEPARENT: parent})) is not None
+        ]
+        tracer = tracing.get_tracer("edp_tools.load")
+        with tracer.start_as_current_span(
+            "events-loader process", kind=SpanKind.CONSUMER, links=links
+        ) as span:
+            span.set_attribute(
+                "messaging.batch.message_count", sum(len(i.ack_ids) for i in pending)
+            )
+            self._commit_batch(pending)
+
+    def _commit_batch(self, pending: list[WorkerBatch]) -> None:
         tables = [item.rows for item in pending if item.rows.num_rows]
         rows = pa.concat_tables(tables) if tables else self.mapper.to_arrow([])
         dead = [d for item in pending for d in item.dead_letters]
@@ -469,7 +496,12 @@ class LocalLoader:
         duplicates = rows.num_rows - kept.num_rows
         committed: list[pa.Table] = []
         try:
-            with self.warehouse() as warehouse:
+            with (
+                self.warehouse() as warehouse,
+                tracing.get_tracer("edp_tools.load").start_as_current_span(
+                    "warehouse write", attributes={"db.collection.name": self.raw_table.ref}
+                ),
+            ):
                 refused = self._load_isolating(warehouse, kept, committed)
                 if refused:
                     kept, rejected = _without_refused(kept, refused, loaded_at_us)

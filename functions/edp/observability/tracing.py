@@ -1,0 +1,130 @@
+"""OpenTelemetry traces: one trace context per event, carried across Pub/Sub.
+
+The ingest request span is the root; its publish span writes the W3C ``traceparent`` into the
+Pub/Sub message attributes (:func:`inject`); consumers (the stream loader, cdc_flush) read it
+back (:func:`link_from`) and link their batch span to it - a batch holds messages of many
+traces, so the producer contexts are span *links* (OpenTelemetry messaging conventions), and
+the warehouse write is a child of the batch span. Where spans go is a setting:
+
+* ``EDP_TRACES_EXPORTER=none`` (default): no provider, no cost on the hot path;
+* ``console`` / ``file`` (``EDP_TRACES_FILE``, one JSON span per line): local development;
+* ``cloud_trace``: Cloud Trace in GCP (``opentelemetry-exporter-gcp-trace``, batched).
+
+Example:
+    >>> attributes = {"event_count": "1"}
+    >>> inject(attributes)  # tracing off: nothing is added
+    {'event_count': '1'}
+    >>> link = link_from({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    >>> f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}"
+    ('0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331')
+    >>> link_from({}) is None
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.propagators.textmap import default_setter
+from opentelemetry.trace import Link, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from edp.settings import Settings, get_settings
+
+TRACEPARENT = "traceparent"
+_PROPAGATOR = TraceContextTextMapPropagator()
+_lock = threading.Lock()
+_provider: Any = None
+_enabled: bool | None = None
+
+
+def _exporter(settings: Settings) -> tuple[Any, bool]:
+    """The span exporter of the settings and whether it wants batching."""
+    if settings.traces_exporter == "cloud_trace":
+        from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
+
+        exporter = CloudTraceSpanExporter(project_id=settings.project)  # type: ignore[no-untyped-call]
+        return exporter, True
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    if settings.traces_exporter == "file":
+        path = settings.traces_file or settings.state_dir / "traces.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = path.open("a", encoding="utf-8", buffering=1)  # line-buffered: one span per write
+        return ConsoleSpanExporter(out=out, formatter=_json_line), False
+    return ConsoleSpanExporter(), False
+
+
+def _json_line(span: Any) -> str:
+    return json.dumps(json.loads(span.to_json()), separators=(",", ":")) + "\n"
+
+
+def _build() -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    from edp.observability.metrics import process_resource
+
+    settings = get_settings()
+    exporter, batched = _exporter(settings)
+    provider = TracerProvider(resource=process_resource(settings))
+    processor = BatchSpanProcessor(exporter) if batched else SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    return provider
+
+
+def enabled() -> bool:
+    """True when spans are recorded (read once per process)."""
+    global _enabled  # noqa: PLW0603 - lazy process-wide singleton
+    if _enabled is None:
+        _enabled = get_settings().traces_exporter != "none"
+    return _enabled
+
+
+def get_tracer(name: str) -> Tracer:
+    """A tracer from the process-wide provider; a no-op tracer when tracing is off."""
+    global _provider  # noqa: PLW0603 - lazy process-wide singleton
+    if not enabled():
+        return trace.NoOpTracer()
+    with _lock:
+        if _provider is None:
+            _provider = _build()
+    tracer: Tracer = _provider.get_tracer(name)
+    return tracer
+
+
+def inject(attributes: dict[str, str]) -> dict[str, str]:
+    """Add the current span's ``traceparent`` to message ``attributes`` (returned)."""
+    if enabled():
+        _PROPAGATOR.inject(attributes, setter=default_setter)
+    return attributes
+
+
+def link_from(attributes: Mapping[str, str]) -> Link | None:
+    """A span link to the producer span named by ``attributes``' traceparent, if any."""
+    if TRACEPARENT not in attributes:
+        return None
+    context = _PROPAGATOR.extract({TRACEPARENT: attributes[TRACEPARENT]})
+    span_context = trace.get_current_span(context).get_span_context()
+    return Link(span_context) if span_context.is_valid else None
+
+
+def flush_traces(timeout_s: float = 10.0) -> None:
+    """Export pending spans now (Cloud Run functions, before answering)."""
+    with _lock:
+        provider = _provider
+    if provider is not None:
+        provider.force_flush(int(timeout_s * 1000))
+
+
+def reset_for_tests() -> None:
+    """Forget the provider and the setting (the next call reads the environment again)."""
+    global _provider, _enabled
+    with _lock:
+        provider, _provider, _enabled = _provider, None, None
+    if provider is not None:
+        provider.shutdown()

@@ -1,0 +1,1 @@
+"""Laptop tooling for observability: the metric docs table and the local dashboards."""
