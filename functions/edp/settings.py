@@ -356,14 +356,6 @@ class Settings(BaseSettings):
         description="Where OpenTelemetry metrics go.",
         json_schema_extra=_TERRAFORM,
     )
-    monitoring_api_endpoint: str | None = Field(
-        None,
-        description=(
-            "Override of the Cloud Monitoring API endpoint (host:port, plaintext gRPC): a local "
-            "stand-in in tests. Unset in GCP."
-        ),
-        json_schema_extra=_LOCAL_ONLY,
-    )
     metrics_api_endpoint: str | None = Field(
         None,
         pattern=r"^(127\.0\.0\.1|localhost|\[::1\]):[0-9]+$",

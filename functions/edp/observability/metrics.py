@@ -75,7 +75,7 @@ def _monitoring_client(settings: Settings) -> Any:
     """A MetricServiceClient; against the loopback stand-in when one is configured."""
     if settings.metrics_api_endpoint is None:
         return None  # the exporter builds its default client (ADC, monitoring.googleapis.com)
-    import grpc  # type: ignore[import-untyped]
+    import grpc
     from google.cloud.monitoring_v3 import MetricServiceClient
     from google.cloud.monitoring_v3.services.metric_service.transports import (
         MetricServiceGrpcTransport,
@@ -117,25 +117,6 @@ def _build_provider() -> MeterProvider:
         resource=process_resource(settings),
         shutdown_on_exit=settings.metrics_exporter != "cloud_monitoring",
     )
-
-
-def _monitoring_client(settings: Settings) -> Any:
-    """The Monitoring API client: Google's endpoint (the exporter's default) unless overridden.
-
-    ``EDP_MONITORING_API_ENDPOINT`` (host:port, plaintext gRPC, no credentials) points the real
-    exporter at a local stand-in of the Monitoring API: the deploy-shaped tests use it to record
-    what the production path writes.
-    """
-    if not settings.monitoring_api_endpoint:
-        return None
-    import grpc
-    from google.cloud.monitoring_v3 import MetricServiceClient
-    from google.cloud.monitoring_v3.services.metric_service.transports import (
-        MetricServiceGrpcTransport,
-    )
-
-    channel = grpc.insecure_channel(settings.monitoring_api_endpoint)
-    return MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
 
 
 def get_meter(name: str) -> Meter:
