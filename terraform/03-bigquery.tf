@@ -12,7 +12,8 @@ locals {
       "roles/bigquery.dataViewer" = [local.sa.etl]
     }
     staging = {
-      "roles/bigquery.dataEditor" = [local.sa.etl]
+      # cdc_flush keeps the CDC current-state tables (MERGE after each run, periodic rebuild).
+      "roles/bigquery.dataEditor" = [local.sa.etl, local.sa["cdc-flush"]]
     }
     mart = {
       "roles/bigquery.dataEditor" = [local.sa.etl]

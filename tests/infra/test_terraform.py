@@ -385,6 +385,8 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     },
     ("cdc-flush", "roles/pubsub.publisher", "topic:cdc-dead-letter"),
     ("cdc-flush", "roles/bigquery.dataEditor", "dataset:raw"),
+    # cdc_flush MERGEs into the CDC staging tables after each run (edp.cdc.staging).
+    ("cdc-flush", "roles/bigquery.dataEditor", "dataset:staging"),
     ("cdc-flush", "roles/bigquery.jobUser", "project"),
     ("cdc-flush", "roles/monitoring.metricWriter", "project"),
     ("cdc-flush", "roles/logging.logWriter", "project"),
