@@ -237,3 +237,17 @@ def test_unchanged_toasted_json_keeps_the_previous_one(full: bool, tmp_path: Pat
     finally:
         wh.close()
     assert (row["status"], row["meta"]) == ("delivered", {"gift": True})
+
+
+def test_partition_expiry_leaves_room_for_the_checkpoints() -> None:
+    """A live key's newest copy is at most checkpoint_days + one rebuild interval old, so every
+    raw.cdc_* partition must outlive that (else expiry could drop a key's only version)."""
+    from edp.contracts.catalog import load_catalog
+    from edp.settings import Settings
+
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    oldest_copy_days = s.cdc_checkpoint_days + s.cdc_staging_rebuild_every_min / 1440
+    for name, m in staging.cdc_models(load_catalog()).items():
+        part = m.raw.partitioning
+        assert part is not None and part.field == "ingested_at", name
+        assert part.expiration_days is None or part.expiration_days > oldest_copy_days, name
