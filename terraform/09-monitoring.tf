@@ -85,6 +85,7 @@ locals {
       doc      = "Messages reached a dead-letter topic (${local.dead_letter_topics}) in the last 15 minutes."
       runbook  = "dead-letters"
       query    = "sum(increase(pubsub_googleapis_com:topic_send_message_operation_count{monitored_resource=\"pubsub_topic\",topic_id=~\"${local.dead_letter_topics}\"}[15m])) > 0 or sum by (subscription, error_type) (increase(workload_googleapis_com:cdc_dead_letter_total[15m])) > 0"
+    }
     data-quality-check-failed = {
       severity = "WARNING"
       duration = "0s"
