@@ -190,6 +190,12 @@ class Settings(BaseSettings):
     etl_retention_max_weeks: int = Field(
         12, ge=1, description="Largest week-N kept in mart.retention_cohorts (weekly cohorts)."
     )
+    etl_reporting_currency: str = Field(
+        "KRW",
+        pattern="^[A-Z]{3}$",
+        description="ISO 4217 currency assumed for events that carry none (as GA4 assumes the "
+        "property's currency); marts report money per currency, never converted.",
+    )
 
     # --- observability ------------------------------------------------------------------------
     metrics_exporter: Literal["prometheus", "cloud_monitoring", "none"] = Field(

@@ -46,6 +46,7 @@ EMULATOR_GAPS = {
     "mart_retention_cohorts": "bqemulator 1.4.0 returns DATE_TRUNC(date, WEEK(MONDAY)) as a "
     "TIMESTAMP (its DuckDB translation), so the DATE columns come back as timestamps",
 }
+EMULATOR_GAPS["mart_retention_cohorts_identity"] = EMULATOR_GAPS["mart_retention_cohorts"]
 
 
 def without_comments(sql: str) -> str:
