@@ -122,6 +122,8 @@ TIME_CASES = [
     ({"timestamp": "2015-2-02T00:30:08.276Z"}, None, "2026-11-26T12:00:00Z", True),
     # BigQuery's first instant: in range, implausibly old
     ({"timestamp": "0001-01-01T00:00:00Z"}, None, "2026-11-26T12:00:00Z", True),
+    # a sentAt at the far end of the range: the correction overflows; received_at, kept
+    ({"timestamp": "0001-01-01T00:00:00Z"}, "9999-12-31T00:00:00Z", "2026-11-26T12:00:00Z", True),
 ]
 
 

@@ -137,6 +137,8 @@ FORMS: list[tuple[str, datetime, str]] = [
     ("2017", datetime(2017, 1, 1, 0, 0, 0, 0, UTC), "segment-docs sailthru example"),
     # ISO 8601 basic offset (+hhmm), accepted by analytics-android's Iso8601Utils.parse
     ("2026-11-21T10:00:00.000+0900", datetime(2026, 11, 21, 1, 0, 0, 0, UTC), "basic offset"),
+    # a leap second: analytics-android Iso8601Utils.parse truncates 60..62 to 59
+    ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 0, UTC), "leap second"),
     # lower-case designators are ISO 8601 too (RFC 3339 section 5.6 NOTE)
     ("2026-11-21t01:00:00z", datetime(2026, 11, 21, 1, 0, 0, 0, UTC), "RFC 3339 lower case"),
     # an aware datetime object (a caller that already parsed it)

@@ -219,7 +219,10 @@ def event_time(
     """
     if client_ts is None:
         return received_at, True
-    corrected = corrected_timestamp(received_at, sent_at, client_ts)
+    try:
+        corrected = corrected_timestamp(received_at, sent_at, client_ts)
+    except OverflowError:  # e.g. sentAt in year 9999 and a client time in year 1
+        return received_at, False
     if received_at - policy.max_age <= corrected <= received_at + policy.skew_tolerance:
         return corrected, True
     return received_at, False

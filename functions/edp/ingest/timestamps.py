@@ -82,6 +82,9 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     parts = match.groupdict()
     fraction = (parts["fraction"] or "").ljust(6, "0")[:6]
+    second = int(parts["second"] or 0)
+    if second == 60:  # a leap second is read as :59, as analytics-android's parser does
+        second = 59
     try:
         parsed = datetime(
             int(parts["year"]),
@@ -89,7 +92,7 @@ def parse_timestamp(value: object) -> datetime | None:
             int(parts["day"] or 1),
             int(parts["hour"] or 0),
             int(parts["minute"] or 0),
-            int(parts["second"] or 0),
+            second,
             int(fraction),
             tzinfo=_zone(parts["zone"]),
         )
