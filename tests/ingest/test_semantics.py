@@ -318,3 +318,36 @@ def test_mapping_matches_segment_ga4_defaults(name: str, ga4: str) -> None:
 def test_page_call_is_page_view() -> None:
     (event,), _ = ingest([{"type": "page", "anonymousId": "a1"}])
     assert event["event_type"] == "page_view"
+
+
+# --- the enriched event lands in raw.user_events whole ------------------------------------------
+def test_enriched_event_loads_into_raw_with_ip_geo_integrations_and_original_time() -> None:
+    from edp.contracts.catalog import load_catalog
+    from edp.load.transforms import PubsubEnvelope, RawRowMapper, process_message
+
+    publisher = RecordingPublisher()
+    core = IngestCore(publisher, Limits(), validator=client_event_validator(), clock=lambda: NOW)
+    message = track(
+        timestamp="2026-12-26T12:00:00Z",  # a month in the future: received_at, original kept
+        integrations={"All": False, "Mixpanel": True},
+        context={"device": {"type": "android"}},
+    )
+    request = IngestRequest(
+        [message], "segment", received_at=NOW, network=client_network(LB, "35.191.0.1")
+    )
+    assert core.ingest(request).accepted == 1
+    (published,) = publisher.messages["events"]
+    mapper = RawRowMapper.for_table(load_catalog().table("raw.user_events"))
+    batch = process_message(PubsubEnvelope(published.data, "m1", 0), mapper)
+    assert not batch.dead_letters
+    (row,) = batch.rows
+    assert (row["ip"], row["geo_country"], row["geo_region"], row["geo_city"]) == (
+        "203.0.113.0",
+        "KR",
+        "KR11",
+        "Seoul",
+    )
+    assert orjson.loads(row["integrations"]) == {"All": False, "Mixpanel": True}
+    assert orjson.loads(row["params"])["original_timestamp"] == "2026-12-26T12:00:00Z"
+    assert row["event_timestamp"] == row["received_at"]
+    assert row["device_type"] == "mobile"
