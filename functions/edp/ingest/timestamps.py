@@ -6,7 +6,8 @@ The SDKs agree on ISO 8601 but not on its details: 1 to 9 fractional digits (Jav
 ``Date``), a year alone, a month without zero padding (Segment's HTTP API docs) and Go's
 ``time.Time.String()`` (Segment's partner docs). A strict RFC 3339 parser refuses half of these,
 and a refused timestamp loses the event behind a 2xx the SDK treats as success, so this parser
-takes every one of them. Fractions beyond microseconds are truncated (Python and BigQuery keep
+takes every one of them (the common ones through Python's C ``fromisoformat``, the rest through
+one regular expression). Fractions beyond microseconds are truncated (Python and BigQuery keep
 microseconds). Values outside BigQuery's TIMESTAMP range (years 1-9999 in UTC) are refused.
 
 Example:
@@ -77,6 +78,13 @@ def parse_timestamp(value: object) -> datetime | None:
         return parsed if _in_bigquery_range(parsed) else None
     if not isinstance(value, str) or len(value) > _MAX_LENGTH:
         return None
+    try:  # the C parser takes the common SDK forms in about a microsecond
+        fast = datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        fast = fast if fast.tzinfo else fast.replace(tzinfo=UTC)
+        return fast if 1 < fast.year < 9999 or _in_bigquery_range(fast) else None
     match = _ISO.fullmatch(value.strip())
     if match is None:
         return None
