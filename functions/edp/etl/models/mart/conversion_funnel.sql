@@ -14,6 +14,8 @@
 --   midnight: a day is read either side, and the next day's run re-processes this one within
 --   the lookback, so the session's second half lands in the right row.
 -- * User basis: a person's funnel events within one reporting day.
+-- Limit: a session id staging derived (the client sent none) is cut per id, so the anonymous
+-- and the logged-in halves of such a session are two journeys; client session ids do not split.
 -- Bot and test traffic is excluded.
 --
 -- config: {partition_by: report_date, strategy: insert_overwrite}
