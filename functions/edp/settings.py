@@ -223,6 +223,24 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(500, ge=1, description="Most events in one request.")
     max_request_bytes: int = Field(512 * 1024, ge=1024, description="Largest request body.")
     max_event_bytes: int = Field(32 * 1024, ge=256, description="Largest single event.")
+    # event semantics: client time bounds and the client IP
+    clock_skew_tolerance_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How far after received_at a corrected event time may be before it is "
+        "replaced by received_at (client value kept in params.original_timestamp).",
+    )
+    max_event_age_days: float = Field(
+        30.0,
+        gt=0,
+        description="Oldest plausible event time, in days before received_at (older: "
+        "received_at, client value kept in params.original_timestamp).",
+    )
+    ip_privacy: Literal["full", "truncated", "dropped"] = Field(
+        "truncated",
+        description="Client IP kept as sent (full), cut to IPv4 /24 or IPv6 /48 (truncated), "
+        "or not stored (dropped).",
+    )
 
     # --- CDC ----------------------------------------------------------------------------------
     cdc_batch_size: int = Field(
@@ -290,6 +308,12 @@ class Settings(BaseSettings):
     )
     etl_retention_max_weeks: int = Field(
         12, ge=1, description="Largest week-N kept in mart.retention_cohorts (weekly cohorts)."
+    )
+    etl_reporting_currency: str = Field(
+        "KRW",
+        pattern="^[A-Z]{3}$",
+        description="ISO 4217 currency assumed for events that carry none (as GA4 assumes the "
+        "property's currency); marts report money per currency, never converted.",
     )
 
     # --- lineage (OpenLineage run events of SQL model runs) ------------------------------------

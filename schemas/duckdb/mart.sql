@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS "mart"."daily_active_users" (
 
 CREATE TABLE IF NOT EXISTS "mart"."orders_daily" (
   "report_date" DATE NOT NULL,
+  "currency" VARCHAR NOT NULL,
   "orders" BIGINT NOT NULL,
   "customers" BIGINT NOT NULL,
   "gross_revenue" DECIMAL(38, 9) NOT NULL,
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS "mart"."orders_daily" (
 CREATE TABLE IF NOT EXISTS "mart"."product_performance" (
   "report_date" DATE NOT NULL,
   "item_id" VARCHAR NOT NULL,
+  "currency" VARCHAR NOT NULL,
   "item_name" VARCHAR,
   "item_category" VARCHAR,
   "views" BIGINT NOT NULL,

@@ -131,6 +131,10 @@ CREATE TABLE IF NOT EXISTS "raw"."user_events" (
   "os_version" VARCHAR,
   "app_version" VARCHAR,
   "locale" VARCHAR,
+  "ip" VARCHAR,
+  "geo_country" VARCHAR,
+  "geo_region" VARCHAR,
+  "geo_city" VARCHAR,
   "items" STRUCT("item_id" VARCHAR, "item_name" VARCHAR, "item_brand" VARCHAR, "item_category" VARCHAR, "item_category2" VARCHAR, "item_variant" VARCHAR, "item_list_id" VARCHAR, "item_list_name" VARCHAR, "index" BIGINT, "price" DOUBLE, "quantity" BIGINT, "discount" DOUBLE, "coupon" VARCHAR, "affiliation" VARCHAR)[],
   "currency" VARCHAR,
   "value" DOUBLE,
@@ -139,6 +143,7 @@ CREATE TABLE IF NOT EXISTS "raw"."user_events" (
   "shipping" DOUBLE,
   "coupon" VARCHAR,
   "params" JSON,
+  "integrations" JSON,
   "pubsub_message_id" VARCHAR,
   "pubsub_publish_time" TIMESTAMPTZ,
   "loaded_at" TIMESTAMPTZ

@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS "staging"."user_events" (
   "items" STRUCT("item_id" VARCHAR, "item_name" VARCHAR, "item_category" VARCHAR, "item_brand" VARCHAR, "price" DOUBLE, "quantity" BIGINT)[],
   "is_bot" BOOLEAN NOT NULL,
   "is_test" BOOLEAN NOT NULL,
+  "is_client_event" BOOLEAN NOT NULL,
   "copies_received" BIGINT NOT NULL
 );
 
@@ -99,4 +100,11 @@ CREATE TABLE IF NOT EXISTS "staging"."user_first_seen" (
   "first_seen_at" TIMESTAMPTZ NOT NULL,
   "first_device_type" VARCHAR NOT NULL,
   "first_platform" VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS "staging"."user_identities" (
+  "anonymous_id" VARCHAR NOT NULL,
+  "person_key" VARCHAR NOT NULL,
+  "stitched_at" TIMESTAMPTZ NOT NULL,
+  "stitched_event_id" VARCHAR NOT NULL
 );

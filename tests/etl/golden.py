@@ -57,6 +57,8 @@ def _staging_defaults(row: dict[str, Any]) -> dict[str, Any]:
         "items": [],
         "is_bot": False,
         "is_test": False,
+        "is_client_event": row.get("platform", "ios") in ("web", "ios", "android")
+        and row.get("event_type", "page_view") != "refund",
         "copies_received": 1,
     }
 

@@ -40,7 +40,11 @@ def test_runs_a_layer_in_dependency_order(client: FlaskClient, warehouse: Wareho
     assert response.status_code == 200, response.json
     body = response.json
     assert body["status"] == "success" and body["date"] == DAY
-    assert [r["model"] for r in body["runs"]] == ["staging.user_events", "staging.user_first_seen"]
+    assert [r["model"] for r in body["runs"]] == [
+        "staging.user_events",
+        "staging.user_first_seen",
+        "staging.user_identities",
+    ]
     assert body["runs"][0]["rows_written"] == 16  # the golden staging case's 16 events
     assert body["runs"][0]["window_start"] == "2026-11-20"
     assert all(r["duration_s"] > 0 and r["bytes_processed"] >= 0 for r in body["runs"])
@@ -49,6 +53,7 @@ def test_runs_a_layer_in_dependency_order(client: FlaskClient, warehouse: Wareho
     assert [(r["task"], r["status"], r["trigger"]) for r in recorded] == [
         ("staging.user_events", "success", "http"),
         ("staging.user_first_seen", "success", "http"),
+        ("staging.user_identities", "success", "http"),
     ]
 
 
@@ -59,9 +64,10 @@ def test_one_model_with_the_workflow_execution_id(
         "/run", json={"date": DAY, "model": "mart.orders_daily", "execution_id": "exec-1"}
     )
     assert response.status_code == 200, response.json
-    # the default 3-day lookback owns 11-18..11-21: the golden orders fall on 11-20 and 11-21
+    # the default 3-day lookback owns 11-18..11-21: the golden orders fall on 11-20 (KRW) and
+    # 11-21 (KRW and USD: one row per currency)
     assert [(r["model"], r["rows_written"]) for r in response.json["runs"]] == [
-        ("mart.orders_daily", 2)
+        ("mart.orders_daily", 3)
     ]
     (row,) = runs(warehouse)
     assert (row["trigger"], row["execution_id"]) == ("workflow", "exec-1")
@@ -131,5 +137,8 @@ def test_record_failure_keeps_an_unparseable_date_in_the_error(
 
 def test_models_route_lists_the_parallel_waves(client: FlaskClient) -> None:
     body = client.get("/models").json
-    assert body["staging"]["waves"] == [["staging.user_events"], ["staging.user_first_seen"]]
+    assert body["staging"]["waves"] == [
+        ["staging.user_events"],
+        ["staging.user_first_seen", "staging.user_identities"],
+    ]
     assert len(body["mart"]["waves"]) == 1 and "mart.orders_daily" in body["mart"]["waves"][0]

@@ -74,6 +74,7 @@ def test_a_layer(filled: Path) -> None:
     assert [task for _, task in runs_in(filled)] == [
         "staging.user_events",
         "staging.user_first_seen",
+        "staging.user_identities",
     ]
 
 

@@ -41,24 +41,30 @@ def test_every_table_a_model_reads_is_catalogued() -> None:
 def test_dependencies_come_from_the_sql() -> None:
     assert MODELS["staging.user_events"].depends_on == frozenset()
     assert MODELS["staging.user_first_seen"].depends_on == {"staging.user_events"}
+    assert MODELS["staging.user_identities"].depends_on == {"staging.user_events"}
     assert MODELS["mart.daily_active_users"].depends_on == {
         "staging.user_events",
         "staging.user_first_seen",
+        "staging.user_identities",
     }
     assert MODELS["mart.orders_daily"].reads == {"staging.orders"}  # CDC's table, not a model
 
 
 def test_plan_orders_upstream_first_and_selects_layers_and_models() -> None:
     everything = [m.ref for m in plan(MODELS)]
-    assert everything[:2] == ["staging.user_events", "staging.user_first_seen"]
-    assert sorted(everything[2:]) == sorted(r for r in MODELS if r.startswith("mart."))
+    assert everything[:3] == [
+        "staging.user_events",
+        "staging.user_first_seen",
+        "staging.user_identities",
+    ]
+    assert sorted(everything[3:]) == sorted(r for r in MODELS if r.startswith("mart."))
     assert [m.ref for m in plan(MODELS, "mart.orders_daily")] == ["mart.orders_daily"]
     assert {m.ref for m in plan(MODELS, "mart")} == {r for r in MODELS if r.startswith("mart.")}
     with pytest.raises(ConfigError, match="unknown model or layer"):
         plan(MODELS, "mart.nope")
     assert parallel_groups(MODELS, "staging") == [
         ["staging.user_events"],
-        ["staging.user_first_seen"],
+        ["staging.user_first_seen", "staging.user_identities"],
     ]
 
 

@@ -176,8 +176,9 @@ def test_end_to_end_with_a_transient_failure_retried(
     result = verdict["result"]
     assert result["date"] == DAY and result["status"] == "success"
     # 16 events of 11-20..11-21 (the golden staging case) + 5 human users first seen (u1, a2,
-    # u3, u6, and u7, whose 5 events are a bot only under that case's lowered threshold)
-    assert result["stagingRows"] == 16 + 5
+    # u3, u6, and u7, whose 5 events are a bot only under that case's lowered threshold) + 1
+    # anonymous id stitched (a1, seen with u1)
+    assert result["stagingRows"] == 16 + 5 + 1
     assert sorted(result["martRows"]) == MARTS
     staging_calls = proxy.requests_for("layer", "staging")
     assert [(s.status, s.injected) for s in staging_calls] == [(503, True), (200, False)]
@@ -187,7 +188,7 @@ def test_end_to_end_with_a_transient_failure_retried(
     assert {s.body.get("lookback_days") for s in proxy.seen} == {1}  # passed on to every call
     runs = recorded_runs(served)
     assert sorted(r["task"] for r in runs) == sorted(
-        ["staging.user_events", "staging.user_first_seen", *MARTS]
+        ["staging.user_events", "staging.user_first_seen", "staging.user_identities", *MARTS]
     )
     assert {(r["status"], r["trigger"], r["execution_id"]) for r in runs} == {
         ("success", "workflow", "exec-ok")

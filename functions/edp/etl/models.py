@@ -24,7 +24,7 @@ upstream. Parameters every model may use: ``@start``, ``@end`` (DATE: the owned 
 Example:
     >>> models = load_models()
     >>> [m.ref for m in plan(models, "staging")]
-    ['staging.user_events', 'staging.user_first_seen']
+    ['staging.user_events', 'staging.user_first_seen', 'staging.user_identities']
 """
 
 from __future__ import annotations

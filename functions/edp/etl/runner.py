@@ -12,7 +12,7 @@ Example (a fresh DuckDB warehouse):
     >>> import datetime as dt
     >>> runner = EtlRunner(warehouse)  # doctest: +SKIP
     >>> [r.model for r in runner.run(dt.date(2026, 11, 25), "staging")]  # doctest: +SKIP
-    ['staging.user_events', 'staging.user_first_seen']
+    ['staging.user_events', 'staging.user_first_seen', 'staging.user_identities']
 """
 
 from __future__ import annotations
@@ -187,6 +187,7 @@ class EtlRunner:
             "bot_events_per_day": s.etl_bot_events_per_day,
             "retention_max_days": s.etl_retention_max_days,
             "retention_max_weeks": s.etl_retention_max_weeks,
+            "reporting_currency": s.etl_reporting_currency,
         }
         unknown = wanted - available.keys()
         if unknown:

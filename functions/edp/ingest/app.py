@@ -31,7 +31,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any, Final
@@ -44,6 +45,7 @@ from edp.errors import ConfigError
 from edp.ingest.body import BodyError, read_body
 from edp.ingest.contract import SCHEMA_VERSION, client_event_validator
 from edp.ingest.core import (
+    EventPolicy,
     FailureType,
     IngestCore,
     IngestOutcome,
@@ -54,6 +56,7 @@ from edp.ingest.core import (
     utc_now,
 )
 from edp.ingest.metrics import IngestMetrics, ingest_metrics
+from edp.ingest.network import client_network
 from edp.ingest.publisher import Publisher, PublishError, PubSubPublisher
 from edp.ingest.traced import traced_handler, traced_publisher
 from edp.observability.metrics import prometheus_text
@@ -186,6 +189,11 @@ class IngestService:
             events_topic=settings.topic_events,
             bad_events_topic=settings.topic_bad_events,
             clock=clock,
+            policy=EventPolicy(
+                skew_tolerance=timedelta(seconds=settings.clock_skew_tolerance_seconds),
+                max_age=timedelta(days=settings.max_event_age_days),
+                ip_privacy=settings.ip_privacy,
+            ),
         )
         self.keys = WriteKeys([k.get_secret_value() for k in settings.write_keys])
         if not self.keys.enforced and settings.environment != "local":
@@ -312,6 +320,7 @@ class IngestService:
             except orjson.JSONDecodeError as exc:
                 raise _Refused(400, "format_error", f"body is not valid JSON: {exc}") from None
             shaped, body_key = self._shape(route, body, req, received_at)
+            shaped = replace(shaped, network=client_network(dict(req.headers), req.remote_addr))
             if header_key is None and not self.keys.valid(body_key):
                 raise _Refused(401, "auth", "missing or unknown write key")
             count = len(shaped.events)

@@ -4,12 +4,17 @@ Pure apart from the :class:`~edp.ingest.publisher.Publisher` and the clock it is
 no globals. The flask app (:mod:`edp.ingest.app`) parses the request and calls
 :meth:`IngestCore.ingest`; tests and the benchmark call it directly as well.
 
-Per event: size check, Segment mapping (for the compatible routes), contract validation,
-``event_id`` when absent (uuid4), clock-skew correction
-``event_timestamp = received_at - (sent_at - client_timestamp)`` (Segment's rule), ``ingested_at``,
-``device_type``. Accepted events of one request go out as **one** Pub/Sub message of
-newline-delimited JSON (architecture.md "Conventions"); each refused event goes to the
-bad-events topic as a Snowplow-style typed failure with its reason and (bounded) raw payload.
+Per event: size check, Segment mapping (for the compatible routes), ids trimmed (an id that is
+only whitespace counts as missing), every SDK timestamp form read (:mod:`edp.ingest.timestamps`),
+contract validation, ``event_id`` when absent (uuid4), event time (:func:`event_time`: Segment's
+clock-skew rule ``received_at - (sent_at - client_timestamp)``, ``received_at`` for an event that
+carried no time of its own, bounded to ``[received_at - max age, received_at + tolerance]`` with
+the client value kept in ``params.original_timestamp`` outside it), ``ingested_at``,
+``device_type`` (user agent, then the SDK's ``context.device.type``), client IP under the privacy
+mode and the load balancer's location (:mod:`edp.ingest.network`). Accepted events of one
+request go out as **one** Pub/Sub message of newline-delimited JSON (architecture.md
+"Conventions"); each refused event goes to the bad-events topic as a Snowplow-style typed
+failure with its reason and (bounded) raw payload.
 
 Example:
     >>> from edp.ingest.publisher import RecordingPublisher
@@ -25,7 +30,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import orjson
@@ -34,7 +39,9 @@ from pydantic import ValidationError
 from edp.contracts.events import SCHEMA_VERSION
 from edp.errors import ContractError
 from edp.ingest import segment
+from edp.ingest.network import ClientNetwork, IpPrivacy, apply_ip_privacy, valid_ip
 from edp.ingest.publisher import OutboundMessage, Publisher
+from edp.ingest.timestamps import parse_timestamp
 from edp.ingest.useragent import classify
 
 FailureType = Literal["size_violation", "schema_violation", "format_error", "auth"]
@@ -60,6 +67,21 @@ class Limits:
     max_batch_events: int = 500
     max_request_bytes: int = 512 * 1024
     max_event_bytes: int = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EventPolicy:
+    """How ingest treats client times and addresses (from settings).
+
+    Attributes:
+        skew_tolerance: how far after ``received_at`` a corrected time may lie.
+        max_age: how far before ``received_at`` a corrected time may lie.
+        ip_privacy: ``full``, ``truncated`` or ``dropped``.
+    """
+
+    skew_tolerance: timedelta = timedelta(seconds=60)
+    max_age: timedelta = timedelta(days=30)
+    ip_privacy: IpPrivacy = "truncated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +117,7 @@ class IngestRequest:
         context: the batch-level Segment ``context`` (per-event values win).
         user_agent: the request's ``User-Agent`` header (device-type fallback).
         received_at: when the request arrived (defaults to the core's clock).
+        network: the request's client IP and load-balancer location.
     """
 
     events: Sequence[object]
@@ -104,6 +127,7 @@ class IngestRequest:
     context: Mapping[str, Any] | None = None
     user_agent: str | None = None
     received_at: datetime | None = None
+    network: ClientNetwork | None = None
 
 
 @dataclass(slots=True)
@@ -138,17 +162,70 @@ def _bounded_raw(value: object) -> tuple[str, bool]:
     return text, truncated
 
 
+_ID_FIELDS: Final = ("user_id", "anonymous_id", "session_id")
+_TIME_FIELDS: Final = ("client_timestamp", "sent_at")
+
+
+def _tidy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Ids trimmed (whitespace-only: absent) and SDK timestamp forms parsed, before validation.
+
+    Example:
+        >>> tidy = _tidy({"user_id": "  ", "anonymous_id": " a1 ", "sent_at": "2015-2-02T00:30Z"})
+        >>> sorted(tidy), tidy["anonymous_id"], tidy["sent_at"].isoformat()
+        (['anonymous_id', 'sent_at'], 'a1', '2015-02-02T00:30:00+00:00')
+    """
+    event = dict(raw)
+    for name in _ID_FIELDS:
+        value = event.get(name)
+        if isinstance(value, str):
+            if value.strip():
+                event[name] = value.strip()
+            else:
+                del event[name]
+    for name in _TIME_FIELDS:
+        value = event.get(name)
+        if isinstance(value, str):
+            parsed = parse_timestamp(value)
+            if parsed is not None:
+                event[name] = parsed
+    return event
+
+
 def _parse_ts(value: object) -> datetime | None:
-    """Best-effort timestamp parse (validation has already refused malformed ones)."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+    """The validated timestamp as an aware datetime (None when absent)."""
+    return parse_timestamp(value) if value is not None else None
+
+
+def event_time(
+    received_at: datetime,
+    sent_at: datetime | None,
+    client_ts: datetime | None,
+    policy: EventPolicy,
+) -> tuple[datetime, bool]:
+    """``(event_timestamp, trusted)``: the corrected time, or ``received_at`` when implausible.
+
+    No client time: ``received_at`` with no correction (Segment: a call without a timestamp
+    happened when it was received). Else Segment's rule (:func:`corrected_timestamp`), kept
+    only inside ``[received_at - policy.max_age, received_at + policy.skew_tolerance]``;
+    outside it ``received_at`` and ``trusted`` False (the caller keeps the client's value).
+
+    Example:
+        >>> from datetime import datetime as d
+        >>> r = d(2026, 1, 1, 12, 0, tzinfo=UTC)
+        >>> event_time(r, d(2020, 1, 1, tzinfo=UTC), None, EventPolicy())[0] == r
+        True
+        >>> event_time(r, None, d(2027, 1, 1, tzinfo=UTC), EventPolicy()) == (r, False)
+        True
+    """
+    if client_ts is None:
+        return received_at, True
+    try:
+        corrected = corrected_timestamp(received_at, sent_at, client_ts)
+    except OverflowError:  # e.g. sentAt in year 9999 and a client time in year 1
+        return received_at, False
+    if received_at - policy.max_age <= corrected <= received_at + policy.skew_tolerance:
+        return corrected, True
+    return received_at, False
 
 
 def corrected_timestamp(
@@ -194,6 +271,7 @@ class IngestCore:
         events_topic: topic of accepted events.
         bad_events_topic: topic of refused events.
         clock: returns the current UTC time.
+        policy: client-time bounds and the IP privacy mode.
     """
 
     def __init__(
@@ -205,9 +283,11 @@ class IngestCore:
         events_topic: str = "events",
         bad_events_topic: str = "events-bad",
         clock: Clock = utc_now,
+        policy: EventPolicy | None = None,
     ) -> None:
         self.publisher = publisher
         self.limits = limits
+        self.policy = policy or EventPolicy()
         self.validator = validator
         self.events_topic = events_topic
         self.bad_events_topic = bad_events_topic
@@ -218,28 +298,58 @@ class IngestCore:
         self, raw: Mapping[str, Any], request: IngestRequest, received_at: datetime, now: datetime
     ) -> dict[str, Any]:
         """Validate and enrich one event (raises ValidationError/ContractError)."""
+        device_hint = None
         if request.source == "segment":
             native: dict[str, Any] = segment.to_native(
                 raw, call=request.call, batch_context=request.context, batch_sent_at=request.sent_at
             )
-            # Segment's rule: a call without a timestamp happened when it was received.
+            device_hint = segment.device_type_hint(raw, request.context)
+            original = raw.get("originalTimestamp", raw.get("timestamp"))
+            has_client_time = "client_timestamp" in native
+            # the contract wants a client time; a time-less call gets received_at (no correction)
             native.setdefault("client_timestamp", received_at)
-        elif request.sent_at is not None and "sent_at" not in raw:
-            native = {**raw, "sent_at": request.sent_at}
         else:
-            native = raw  # type: ignore[assignment]  # read-only from here on
+            native = _tidy(raw)
+            if request.sent_at is not None and "sent_at" not in native:
+                native["sent_at"] = parse_timestamp(request.sent_at) or request.sent_at
+            original = raw.get("client_timestamp")
+            has_client_time = True
         event = self.validator(native)
         if not event.get("event_id"):
             event["event_id"] = str(uuid.uuid4())
-        client_ts = _parse_ts(event.get("client_timestamp"))
+        client_ts = _parse_ts(event.get("client_timestamp")) if has_client_time else None
         sent_at = _parse_ts(event.get("sent_at"))
-        event["event_timestamp"] = corrected_timestamp(received_at, sent_at, client_ts)
+        event["event_timestamp"], trusted = event_time(received_at, sent_at, client_ts, self.policy)
+        if not trusted:
+            params = dict(event.get("params") or {})
+            params["original_timestamp"] = original if isinstance(original, str) else str(client_ts)
+            if sent_at is not None:
+                params["original_sent_at"] = sent_at.isoformat()
+            event["params"] = params
         event["received_at"] = received_at
         event["ingested_at"] = now
-        event["device_type"], event["platform"] = classify(event, request.user_agent)
+        event["device_type"], event["platform"] = classify(event, request.user_agent, device_hint)
+        self._network(event, request.network)
         event["schema_version"] = SCHEMA_VERSION
         event["source"] = request.source
         return event
+
+    def _network(self, event: dict[str, Any], network: ClientNetwork | None) -> None:
+        """Client IP (the event's own, else the request's) under the privacy mode, plus geo.
+
+        The load balancer's location describes the request's address, so an event that names
+        its own IP (a server relay) gets none.
+        """
+        own_ip = valid_ip(event.pop("ip", None))
+        ip = own_ip or (network.ip if network else None)
+        stored = apply_ip_privacy(ip, self.policy.ip_privacy)
+        if stored is not None:
+            event["ip"] = stored
+        if network is not None and own_ip is None:
+            for name in ("geo_country", "geo_region", "geo_city"):
+                value = getattr(network, name)
+                if value is not None:
+                    event[name] = value
 
     def _one(  # noqa: PLR0911 - one return per refusal kind reads best
         self,

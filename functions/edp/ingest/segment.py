@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from edp.errors import ContractError
+from edp.ingest.timestamps import parse_timestamp
 
 # Segment e-commerce spec v2 (and RudderStack's identical names) -> GA4 e-commerce names.
 SEGMENT_TO_GA4: Final[Mapping[str, str]] = {
@@ -42,15 +43,33 @@ SEGMENT_TO_GA4: Final[Mapping[str, str]] = {
     "checkout step viewed": "begin_checkout",
     "shipping info entered": "add_shipping_info",
     "payment info entered": "add_payment_info",
-    "checkout step completed": "add_payment_info",
+    "checkout step completed": "begin_checkout",
     "order completed": "purchase",
     "order refunded": "refund",
+    "product added to wishlist": "add_to_wishlist",
+    "promotion viewed": "view_promotion",
+    "promotion clicked": "select_promotion",
     "signed up": "sign_up",
     "signed in": "login",
     "logged in": "login",
     "session started": "session_start",
     "application opened": "session_start",
 }
+"""Reviewed against the default triggers of Segment's Google Analytics 4 (actions) destination
+(segmentio/action-destinations ``google-analytics-4/*/index.ts`` ``defaultSubscription``):
+every default is here with the same GA4 name. Names with no default there, and our choice:
+
+- ``Product List Filtered`` -> ``view_item_list``: filtering shows the visitor a new list.
+- ``Checkout Step Viewed`` / ``Checkout Step Completed`` -> ``begin_checkout``: the visitor is in
+  checkout; a step says nothing about shipping or payment details, so it never counts as
+  ``add_shipping_info``/``add_payment_info`` (the closed funnel counts a journey once however many
+  begin_checkout events it has).
+- ``Shipping Info Entered`` -> ``add_shipping_info``: the GA4 recommended event of the same
+  meaning (the destination has no action for it).
+- ``Logged In`` -> ``login`` (an alias of ``Signed In``).
+- ``Session Started`` / ``Application Opened`` (mobile lifecycle) -> ``session_start``.
+- Any other name is snake_cased and must then be a contract event name, else it is refused (400).
+"""
 
 # The per-call "type" -> event_type for calls that have no event name.
 CALL_EVENT_TYPES: Final[Mapping[str, str]] = {
@@ -84,13 +103,21 @@ def event_name(name: str) -> str:
 
 
 def _str_id(value: object) -> str | None:
-    """Segment SDKs stringify ids; numbers are accepted and stringified here too."""
-    if value is None or value == "":
+    """Segment SDKs stringify ids; numbers are accepted and stringified here too.
+
+    Surrounding whitespace is trimmed and an id that is only whitespace counts as missing, so
+    id-less events are refused instead of collapsing into one phantom visitor.
+
+    Example:
+        >>> _str_id(" u1 "), _str_id("   "), _str_id(42)
+        ('u1', None, '42')
+    """
+    if value is None:
         return None
     if isinstance(value, bool):
         raise SegmentMappingError("ids must be strings or numbers, not booleans")
     if isinstance(value, (str, int, float)):
-        return str(value)
+        return str(value).strip() or None
     raise SegmentMappingError(f"ids must be strings or numbers, not {type(value).__name__}")
 
 
@@ -187,6 +214,41 @@ def _platform(message: Mapping[str, Any], context: Mapping[str, Any]) -> str | N
     return None  # derived from the user agent by the core
 
 
+def _time(value: object) -> object:
+    """Any SDK/docs timestamp form as a datetime; anything else as is (validation refuses it)."""
+    if value is None:
+        return None
+    parsed = parse_timestamp(value)
+    return parsed if parsed is not None else value
+
+
+def _integrations(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise SegmentMappingError("integrations must be an object")
+    return dict(value) or None
+
+
+def device_type_hint(
+    message: Mapping[str, Any], batch_context: Mapping[str, Any] | None = None
+) -> str | None:
+    """The SDK's ``context.device.type`` (``ios``, ``android``, ...); the message's wins.
+
+    Server relays send no user agent; this is then what tells a phone from a desktop.
+
+    Example:
+        >>> device_type_hint({"context": {"device": {"type": "android"}}})
+        'android'
+    """
+    for context in (message.get("context"), batch_context):
+        if isinstance(context, Mapping):
+            kind = _get(context, "device").get("type")
+            if isinstance(kind, str) and kind.strip():
+                return kind.strip()
+    return None
+
+
 def to_native(  # noqa: PLR0912 - one flat mapping table reads best
     message: Mapping[str, Any],
     *,
@@ -271,8 +333,8 @@ def to_native(  # noqa: PLR0912 - one flat mapping table reads best
     native: dict[str, Any] = {
         "event_id": event_id_of(message.get("messageId")),
         "event_type": event_type,
-        "client_timestamp": message.get("originalTimestamp", message.get("timestamp")),
-        "sent_at": message.get("sentAt", batch_sent_at),
+        "client_timestamp": _time(message.get("originalTimestamp", message.get("timestamp"))),
+        "sent_at": _time(message.get("sentAt", batch_sent_at)),
         "user_id": _str_id(message.get("userId")),
         "anonymous_id": _str_id(message.get("anonymousId")),
         "session_id": _str_id(context.get("sessionId", properties.get("session_id"))),
@@ -295,6 +357,8 @@ def to_native(  # noqa: PLR0912 - one flat mapping table reads best
         "shipping": properties.get("shipping"),
         "coupon": properties.get("coupon"),
         "items": _items(properties),
+        "ip": _str_or_none(context.get("ip")),
+        "integrations": _integrations(message.get("integrations")),
         "params": params or None,
     }
     return {k: v for k, v in native.items() if v is not None}

@@ -106,12 +106,15 @@ def _hint(table: Mapping[str, str], value: object) -> str | None:
     return None
 
 
-def classify(event: Mapping[str, Any], header_user_agent: str | None) -> tuple[str, str]:
+def classify(
+    event: Mapping[str, Any], header_user_agent: str | None, device_hint: str | None = None
+) -> tuple[str, str]:
     """``(device_type, platform)`` of one event.
 
-    Device type: the OS name (``os_name``; ``ipados``/``ios``/``android``), then the
-    event's ``user_agent``, then the request's ``User-Agent`` header. Platform: the client's own
-    ``platform`` when sent, else the same derivation.
+    Device type: the event's ``user_agent``, else the request's ``User-Agent`` header; when that
+    says nothing definite (unknown, or a desktop-looking library string), the SDK's
+    ``context.device.type`` (``device_hint``), then the OS name (``ipados``/``ios``/``android``).
+    Platform: the client's own ``platform`` when sent, else the same derivation.
 
     Example:
         >>> classify({"os_name": "iOS"}, None)
@@ -120,13 +123,17 @@ def classify(event: Mapping[str, Any], header_user_agent: str | None) -> tuple[s
         ('desktop', 'web')
         >>> classify({}, None)
         ('unknown', 'server')
+        >>> classify({}, "analytics-python/2.3.3", device_hint="android")
+        ('mobile', 'android')
     """
     ua = event.get("user_agent") or header_user_agent
     device, platform = classify_user_agent(ua) if isinstance(ua, str) else ("unknown", "server")
-    os_device = _hint(_DEVICE_HINTS, event.get("os_name"))
-    if os_device is not None and device in ("unknown", "desktop"):
-        device = os_device
-    os_platform = _hint(_PLATFORM_HINTS, event.get("os_name"))
+    hinted = _hint(_DEVICE_HINTS, device_hint) or _hint(_DEVICE_HINTS, event.get("os_name"))
+    if hinted is not None and device in ("unknown", "desktop"):
+        device = hinted
+    os_platform = _hint(_PLATFORM_HINTS, event.get("os_name")) or _hint(
+        _PLATFORM_HINTS, device_hint
+    )
     if os_platform is not None and platform == "server":
         platform = os_platform
     client_platform = event.get("platform")

@@ -317,6 +317,23 @@ class ClientEventFields(BaseModel):
         strict=True,
         description="Order-level coupon code.",
     )
+    ip: str | None = Field(
+        None,
+        max_length=45,
+        strict=True,
+        description=(
+            "The end user's IP address when a server relays the event for them (Segment's "
+            "context.ip); ingest uses the request's address otherwise, then applies the IP "
+            "privacy mode (full, truncated or dropped)."
+        ),
+    )
+    integrations: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Per-destination switches as the SDK sent them (Segment/RudderStack `integrations`, "
+            "e.g. All: false, Mixpanel: true); kept with the event, stored as JSON."
+        ),
+    )
     params: dict[str, Any] | None = Field(
         None,
         description=(
@@ -375,7 +392,10 @@ class EnrichedEvent(ClientEventFields):
     event_timestamp: AwareDatetime = Field(
         description=(
             "Skew-corrected event time: received_at - (sent_at - client_timestamp); "
-            "client_timestamp when sent_at is absent."
+            "client_timestamp when sent_at is absent; received_at when the client sent no time or"
+            " the corrected time is implausible (later than received_at plus the tolerance, or "
+            "older than the maximum age: the client value is then kept in "
+            "params.original_timestamp)."
         ),
     )
     received_at: AwareDatetime = Field(
@@ -398,6 +418,30 @@ class EnrichedEvent(ClientEventFields):
     source: Source | None = Field(
         None,
         description="Which ingest API accepted it.",
+    )
+    geo_country: str | None = Field(
+        None,
+        max_length=8,
+        strict=True,
+        description=(
+            "Country (Unicode CLDR region code, e.g. KR) of the client IP, from the Google Cloud "
+            "load balancer's {client_region} request header."
+        ),
+    )
+    geo_region: str | None = Field(
+        None,
+        max_length=16,
+        strict=True,
+        description=(
+            "Subdivision (e.g. KR11) of the client IP, from the load balancer's "
+            "{client_region_subdivision} request header."
+        ),
+    )
+    geo_city: str | None = Field(
+        None,
+        max_length=128,
+        strict=True,
+        description="City of the client IP, from the load balancer's {client_city} request header.",
     )
 
 

@@ -2,14 +2,56 @@
 --
 -- A closed funnel: each step counts only when it happened at or after the moment the previous
 -- step was first reached (an add_to_cart before any view does not make a viewer a carter).
--- Session basis: a session belongs to the day it started, and all its events count, also those
--- after midnight (one extra day is read either side, and the next day's run re-processes this one within
--- the lookback, so the session's second half lands in the right row). User basis: a user's
--- events within the reporting day.
+--
+-- Definitions:
+-- * A person: person_key = user_id, else the user id the anonymous id was stitched to
+--   (staging.user_identities), else the anonymous id. A visitor who logs in mid-session keeps
+--   one journey: their anonymous and logged-in events share the person and the session id.
+-- * A session: (person, session id). Session ids are the client's (GA4-style ids are epoch
+--   seconds, so two visitors routinely share one: the person keeps them apart) or staging's
+--   derived ones. A session is dated by its first event of any kind (session_start, a screen,
+--   a login: not only funnel steps), and all its events count on that day, also those after
+--   midnight: a day is read either side, and the next day's run re-processes this one within
+--   the lookback, so the session's second half lands in the right row.
+-- * User basis: a person's funnel events within one reporting day.
+-- Limit: a session id staging derived (the client sent none) is cut per id, so the anonymous
+-- and the logged-in halves of such a session are two journeys; client session ids do not split.
+-- Bot and test traffic is excluded.
 --
 -- config: {partition_by: report_date, strategy: insert_overwrite}
 
 with
+
+identities as (
+
+    select
+        anonymous_id,
+        person_key
+    from staging.user_identities
+
+),
+
+window_events as (
+
+    -- a day either side: sessions that started the evening before @start must not be counted
+    -- as starting on @start, and sessions of @end may run past midnight
+    select
+        events.event_date,
+        events.event_timestamp,
+        events.event_id,
+        events.event_type,
+        coalesce(events.user_id, identities.person_key, events.user_key) as person_key,
+        events.session_id,
+        events.device_type
+    from staging.user_events as events
+    left join identities
+        on identities.anonymous_id = events.anonymous_id
+    where events.event_date between date_sub(@start, interval 1 day)
+        and date_add(@end, interval 1 day)
+      and not events.is_bot
+      and not events.is_test
+
+),
 
 funnel_events as (
 
@@ -17,7 +59,7 @@ funnel_events as (
         event_date,
         event_timestamp,
         event_id,
-        user_key,
+        person_key,
         session_id,
         device_type,
         case
@@ -26,42 +68,40 @@ funnel_events as (
             when event_type = 'begin_checkout' then 3
             when event_type = 'purchase' then 4
         end as step
-    from staging.user_events
-    -- a day either side: sessions that started the evening before @start must not be counted
-    -- as starting on @start, and sessions of @end may run past midnight
-    where event_date between date_sub(@start, interval 1 day) and date_add(@end, interval 1 day)
-      and event_type in ('page_view', 'view_item', 'add_to_cart', 'begin_checkout', 'purchase')
-      and not is_bot
-      and not is_test
+    from window_events
+    where event_type in ('page_view', 'view_item', 'add_to_cart', 'begin_checkout', 'purchase')
 
 ),
 
 sessions as (
 
+    -- each session's first event of any kind: its day and its device
     select
-        session_id as journey_id,
-        min(event_date) as report_date
-    from funnel_events
-    group by session_id
+        person_key,
+        session_id,
+        event_date as report_date,
+        device_type
+    from window_events
+    qualify row_number() over (
+        partition by person_key, session_id order by event_timestamp, event_id
+    ) = 1
 
 ),
 
 session_journeys as (
 
-    -- every event of a session, on the session's start day; device of its first event
+    -- every funnel event of a session, on the session's start day
     select
         'session' as basis,
         sessions.report_date,
-        funnel_events.session_id as journey_id,
-        first_value(funnel_events.device_type) over (
-            partition by funnel_events.session_id
-            order by funnel_events.event_timestamp, funnel_events.event_id
-        ) as device_type,
+        concat(funnel_events.person_key, '|', funnel_events.session_id) as journey_id,
+        sessions.device_type,
         funnel_events.step,
         funnel_events.event_timestamp
     from funnel_events
     inner join sessions
-        on sessions.journey_id = funnel_events.session_id
+        on sessions.person_key = funnel_events.person_key
+        and sessions.session_id = funnel_events.session_id
 
 ),
 
@@ -70,9 +110,9 @@ user_journeys as (
     select
         'user' as basis,
         event_date as report_date,
-        user_key as journey_id,
+        person_key as journey_id,
         first_value(device_type) over (
-            partition by user_key, event_date order by event_timestamp, event_id
+            partition by person_key, event_date order by event_timestamp, event_id
         ) as device_type,
         step,
         event_timestamp

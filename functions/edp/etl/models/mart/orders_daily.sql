@@ -4,6 +4,9 @@
 -- per order_id, deletes dropped). An order counts on the day it was created, with the status it
 -- has now; re-processing a day inside the lookback picks up its cancellations and refunds.
 --
+-- Currencies are reported, not converted: one row per (day, currency), every amount in that
+-- currency (a shop selling in KRW and USD gets two rows a day; sum money within a currency only).
+--
 -- config: {partition_by: report_date, strategy: insert_overwrite}
 
 with
@@ -14,6 +17,7 @@ orders as (
         order_id,
         user_id,
         lower(status) as status,
+        upper(currency) as currency,
         cast(total_amount as numeric) as total_amount,
         date(created_at, @tz) as report_date
     from staging.orders
@@ -26,6 +30,7 @@ final as (
 
     select
         report_date,
+        currency,
         count(*) as orders,
         count(distinct user_id) as customers,
         coalesce(sum(if(status != 'cancelled', total_amount, 0)), 0) as gross_revenue,
@@ -45,7 +50,7 @@ final as (
             status not in ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'refunded')
         ) as other_status_orders
     from orders
-    group by report_date
+    group by report_date, currency
 
 )
 

@@ -9,31 +9,60 @@
 -- of a partly re-processed week is rebuilt whole; a week's activity is always read in full
 -- from staging, so a rerun of any of its days writes the same row.
 --
+-- Definitions (as in daily_active_users): a user is a person (person_key: user id, else the
+-- user id their anonymous id was stitched to, else the anonymous id), so a visitor who logs in
+-- after browsing anonymously is one cohort member, in the cohort of their first anonymous day;
+-- active means a client-originated event (is_client_event), never a server-side refund.
+--
 -- config: {partition_by: activity_date, strategy: insert_overwrite, window: week}
 
 with
 
+identities as (
+
+    select
+        anonymous_id,
+        person_key
+    from staging.user_identities
+
+),
+
+people_first_seen as (
+
+    -- a person's first day is the earliest of their ids' first days
+    select
+        coalesce(identities.person_key, user_first_seen.user_key) as person_key,
+        min(user_first_seen.first_seen_date) as first_seen_date
+    from staging.user_first_seen
+    left join identities
+        on identities.anonymous_id = user_first_seen.user_key
+    group by 1
+
+),
+
 cohorts as (
 
     select
-        user_key,
+        person_key,
         first_seen_date,
         date_trunc(first_seen_date, week(monday)) as first_seen_week
-    -- sqlreview: allow MissingPartitionFilter because a user's first-seen day can be in any partition: the lookup needs the whole table (one row per user)
-    from staging.user_first_seen
+    from people_first_seen
 
 ),
 
 activity as (
 
     select distinct
-        user_key,
-        event_date as activity_date
-    from staging.user_events
+        coalesce(events.user_id, identities.person_key, events.user_key) as person_key,
+        events.event_date as activity_date
+    from staging.user_events as events
+    left join identities
+        on identities.anonymous_id = events.anonymous_id
     -- @start is a Monday, so the last week starting on or before @end is read in full
-    where event_date between @start and date_add(@end, interval 6 day)
-      and not is_bot
-      and not is_test
+    where events.event_date between @start and date_add(@end, interval 6 day)
+      and events.is_client_event
+      and not events.is_bot
+      and not events.is_test
 
 ),
 
@@ -63,10 +92,10 @@ daily_retained as (
         activity.activity_date,
         cohorts.first_seen_date as cohort_start,
         date_diff(activity.activity_date, cohorts.first_seen_date, day) as period_number,
-        count(distinct activity.user_key) as retained_users
+        count(distinct activity.person_key) as retained_users
     from activity
     inner join cohorts
-        on cohorts.user_key = activity.user_key
+        on cohorts.person_key = activity.person_key
     where activity.activity_date between @start and @end
       and date_diff(activity.activity_date, cohorts.first_seen_date, day)
           between 0 and @retention_max_days
@@ -82,10 +111,10 @@ weekly_retained as (
         date_diff(
             date_trunc(activity.activity_date, week(monday)), cohorts.first_seen_week, day
         ) / 7 as period_days_over_seven,
-        count(distinct activity.user_key) as retained_users
+        count(distinct activity.person_key) as retained_users
     from activity
     inner join cohorts
-        on cohorts.user_key = activity.user_key
+        on cohorts.person_key = activity.person_key
     where date_trunc(activity.activity_date, week(monday)) between @start and @end
     group by 1, 2, 3
 

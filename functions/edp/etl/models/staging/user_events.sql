@@ -4,6 +4,13 @@
 -- Pub/Sub message must count once), labels normalised, a session id on every event and bot/test
 -- traffic flagged (kept, so the quality agent can still see it; every mart filters it out).
 --
+-- Definitions:
+-- * is_client_event: the event came from the user's own device (platform web, ios or android)
+--   and is not a refund. Only these make a user active (DAU, first seen, retention); server-side
+--   sources (order updates, relays without a client platform) and refunds never do.
+-- * A user_key is one identifier (user_id, else anonymous_id); the marts count people through
+--   staging.user_identities (anonymous ids stitched to the user id they logged in as).
+--
 -- Incremental: a run for day @end rewrites the event_date partitions [@start, @end]
 -- (@start = @end - lookback), which is how events that arrive up to the lookback late are
 -- picked up. One extra day before @start is read as context only, so a session that began the
@@ -255,6 +262,10 @@ final as (
             or user_days.events_that_day > @bot_events_per_day as is_bot,
         sessionised.debug_mode
             or starts_with(lower(coalesce(sessionised.user_id, '')), 'test') as is_test,
+        -- user activity: sent from the user's own device; server-side sources (order updates,
+        -- relays) and refunds (a merchant's action) never make anyone active
+        sessionised.platform in ('web', 'ios', 'android')
+            and sessionised.event_type != 'refund' as is_client_event,
         sessionised.copies_received
     from sessionised
     inner join user_days

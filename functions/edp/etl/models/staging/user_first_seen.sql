@@ -1,4 +1,8 @@
--- staging.user_first_seen: the first reporting day of every (human) user.
+-- staging.user_first_seen: the first reporting day of every (human) user key.
+--
+-- Per user_key (one id); a person's first day is the earliest over the ids stitched to them
+-- (staging.user_identities), taken by the marts. Only client-originated events count (the same
+-- definition of activity as daily_active_users): a server-side refund is nobody's first day.
 --
 -- Merged on user_key: a row is written only for users new to the table or whose first-seen day
 -- moved earlier (a late event inside the lookback, or a backfill of an older day). The first
@@ -20,6 +24,7 @@ window_events as (
         platform
     from staging.user_events
     where event_date between @start and @end
+      and is_client_event
       and not is_bot
       and not is_test
 
