@@ -33,6 +33,7 @@ people_first_seen as (
     select
         coalesce(identities.person_key, user_first_seen.user_key) as person_key,
         min(user_first_seen.first_seen_date) as first_seen_date
+    -- sqlreview: allow MissingPartitionFilter because a person's first-seen day can be in any partition: the lookup needs the whole table (one row per id)
     from staging.user_first_seen
     left join identities
         on identities.anonymous_id = user_first_seen.user_key
