@@ -99,7 +99,8 @@ def test_schedules_and_retries_come_from_terraform_and_the_workflow() -> None:
     )
     (call,) = [r for r in infra.workflows["daily_etl"].retries if r.subworkflow == "callEtl"]
     assert (call.max_retries, call.backoff) == (4, "2 s x2 up to 60 s")
-    assert infra.functions["etl"].invokers == ("local.sa.workflows",)
+    # the workflow runs the models; the scheduler calls the freshness probe (POST /freshness)
+    assert infra.functions["etl"].invokers == ("local.sa.workflows", "local.sa.scheduler")
 
 
 def test_the_cdc_flush_facts_are_read_from_its_code() -> None:

@@ -66,13 +66,12 @@ def test_every_mart_column_reaches_a_raw_column() -> None:
 
 
 def test_a_chain_through_staging_keeps_the_struct_field_and_the_strongest_kind() -> None:
-    # mart.product_performance.revenue = SUM(IF(event_type = 'purchase', line_amount, 0)),
+    # mart.product_performance.revenue = SUM(line_amount) over the purchase lines only (the
+    # event_type = 'purchase' test is in a WHERE: a filter, not a source of the value),
     # line_amount = CAST(item.price AS NUMERIC) * COALESCE(item.quantity, 1) over
-    # UNNEST(staging.user_events.items); staging.user_events.items = raw items (a copy), and
-    # staging event_type = LOWER(TRIM(raw event_type)).
+    # UNNEST(staging.user_events.items); staging.user_events.items = raw items (a copy).
     aggregate = frozenset({Transformation("DIRECT", "AGGREGATION")})
     assert to_raw("mart.product_performance", "revenue") == {
-        Field("raw.user_events", "event_type"): aggregate,
         Field("raw.user_events", "items.price"): aggregate,
         Field("raw.user_events", "items.quantity"): aggregate,
     }

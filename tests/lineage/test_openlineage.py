@@ -75,7 +75,8 @@ def test_a_run_event_carries_the_column_lineage_facet() -> None:
     assert (customers["name"], customers["field"]) == ("staging.orders", "user_id")
     assert customers["transformations"] == [{"type": "DIRECT", "subtype": "AGGREGATION"}]
     schema_fields = [f["name"] for f in output["facets"]["schema"]["fields"]]
-    assert schema_fields[:2] == ["report_date", "orders"]
+    # schemas/tables/mart/orders_daily.yaml: one row per (day, currency)
+    assert schema_fields[:3] == ["report_date", "currency", "orders"]
 
 
 def test_a_failed_run_event_has_the_error_message_facet() -> None:
@@ -112,6 +113,8 @@ def test_each_model_run_emits_start_then_complete(warehouse: Warehouse, tmp_path
         ("COMPLETE", "daily_etl.staging.user_events"),
         ("START", "daily_etl.staging.user_first_seen"),
         ("COMPLETE", "daily_etl.staging.user_first_seen"),
+        ("START", "daily_etl.staging.user_identities"),
+        ("COMPLETE", "daily_etl.staging.user_identities"),
     ]
     assert events[0]["run"]["runId"] == events[1]["run"]["runId"] != events[2]["run"]["runId"]
     for event in events:

@@ -219,6 +219,19 @@ def _scan(start: tuple[str, ...], root: Path) -> CodeFacts:
                         (_const(k.value) for k in node.keywords if k.arg == "description"), ""
                     )
                     metrics.add(Metric(metric, kind, description, name))
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "instrument"
+                and len(node.args) >= 2
+                and _const(node.args[1])
+            ):
+                # edp.observability.catalogue.instrument(meter, "name"): kind and meaning are
+                # declared once in the catalogue
+                from edp.observability.catalogue import metric as declared
+
+                spec = declared(_const(node.args[1]))
+                metrics.add(Metric(spec.name, spec.kind, spec.meaning, name))
             elif isinstance(node, ast.Raise) and node.exc is not None:
                 target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
                 error = (
