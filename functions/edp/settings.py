@@ -126,6 +126,25 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(512 * 1024, ge=1024, description="Largest request body.")
     max_event_bytes: int = Field(32 * 1024, ge=256, description="Largest single event.")
 
+    # --- request hardening (every HTTP function) ----------------------------------------------
+    max_json_depth: int = Field(
+        64, ge=8, le=250, description="Deepest JSON nesting accepted in a request body."
+    )
+    body_read_timeout_sec: float = Field(
+        10.0, gt=0, le=60, description="Deadline for receiving a whole request body (then 408)."
+    )
+    max_concurrent_uploads: int = Field(
+        4,
+        ge=1,
+        description="Request bodies read at once per worker process (more: 503 + Retry-After); "
+        "keep it below the worker's threads so health checks always find one.",
+    )
+    cors_origins_by_key: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per write key, the browser origins allowed to use it (JSON object "
+        "{key: [origin, ...]}); a key not listed is allowed from EDP_CORS_ORIGINS.",
+    )
+
     # --- CDC ----------------------------------------------------------------------------------
     cdc_batch_size: int = Field(
         100,

@@ -61,6 +61,8 @@ class IngestMetrics:
     published: LabelledCounter  # topic, result
     request_latency: Any  # OTel histogram, attributes route, code
     publish_latency: Any  # OTel histogram, attribute topic
+    # Requests refused before authentication (nothing of them is stored anywhere else).
+    unauthenticated: LabelledCounter  # route, reason
 
 
 @cache
@@ -70,6 +72,14 @@ def ingest_metrics() -> IngestMetrics:
     events = LabelledCounter(("event_type", "device_type", "result"))
     http = LabelledCounter(("route", "code"))
     published = LabelledCounter(("topic", "result"))
+    unauthenticated = LabelledCounter(("route", "reason"))
+    meter.create_observable_counter(
+        "ingest_unauthenticated_requests_total",
+        callbacks=[unauthenticated.observe],
+        unit="1",
+        description="Ingest requests refused without a valid write key (never stored), by "
+        "route and reason.",
+    )
     meter.create_observable_counter(
         "events_received_total",
         callbacks=[events.observe],
@@ -92,6 +102,7 @@ def ingest_metrics() -> IngestMetrics:
         events_received=events,
         http_requests=http,
         published=published,
+        unauthenticated=unauthenticated,
         request_latency=meter.create_histogram(
             "request_latency_seconds", unit="s", description="Ingest request latency."
         ),
