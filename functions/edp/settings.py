@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     cdc_flush_max_run_sec: float = Field(
         50.0,
         gt=0,
+        le=480,  # edp.cdc.app.MAX_RUN_S: the function's 540 s timeout minus the drain margin
         description="How long one cdc_flush invocation pulls before it drains and returns "
         "(Cloud Scheduler calls it every minute).",
     )
