@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edp.cdc.flush import CdcFlusher
 from edp.cdc.staging import refresh_staging
 from edp.errors import ConfigError, TransientError, WarehouseError
+from edp.http.dispatch import dispatch
 from edp.http.errors import install_error_path, problem
 from edp.http.reader import BodyReader, parse_json
 from edp.settings import get_settings
@@ -132,8 +133,4 @@ def handle(
 ) -> Response:
     """Dispatch a functions-framework request through the app's single route."""
     app = default_app() if warehouse is None else create_app(warehouse)
-    # Read the body through the outer request's (length-limited) stream, so functions-framework's
-    # own after-request drain (``read_request``) sees a consistent position.
-    environ = {**request.environ, "wsgi.input": request.stream, "wsgi.input_terminated": True}
-    with app.request_context(environ):
-        return app.full_dispatch_request()
+    return dispatch(app, request)

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edp.errors import ConfigError
 from edp.etl.models import LAYERS, load_models, parallel_groups
 from edp.etl.runner import EtlRunner, ModelRunError, RunResult, yesterday
+from edp.http.dispatch import dispatch
 from edp.http.errors import RequestError, install_error_path, problem
 from edp.http.reader import BodyReader, parse_json
 from edp.settings import Settings, get_settings
@@ -273,8 +274,4 @@ def default_app() -> Flask:
 def handle(req: Request) -> Response:
     """Dispatch a functions-framework request through the app's routes."""
     app = default_app()
-    # Read the body through the outer request's (length-limited) stream, so functions-framework's
-    # own after-request drain (``read_request``) sees a consistent position.
-    environ = {**req.environ, "wsgi.input": req.stream, "wsgi.input_terminated": True}
-    with app.request_context(environ):
-        return app.full_dispatch_request()
+    return dispatch(app, req)
