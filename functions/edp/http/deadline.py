@@ -14,8 +14,9 @@ Two guards, both per worker process:
   (408) however slowly the client drips bytes. The socket comes from the WSGI server
   (``gunicorn.socket``); without one (test clients) the deadline is checked between chunks.
 * :class:`UploadGate` - at most N bodies are read at once; a request that finds every slot
-  taken is refused at once (503 + ``Retry-After``) instead of queueing a thread behind slow
-  clients, so the remaining threads stay free for health checks and fast requests.
+  taken evicts the oldest slow holder or is refused at once (503 + ``Retry-After``) instead of
+  queueing a thread behind slow clients, so the remaining threads stay free for health checks
+  and fast requests.
 """
 
 from __future__ import annotations
@@ -103,28 +104,80 @@ class Watchdog:
                         log.debug("body deadline: shutdown failed: %s", exc)
 
 
+@dataclass
+class Ticket:
+    """One upload slot held by a request (``evicted``: its socket was shut for a newcomer)."""
+
+    sock: socket.socket | None
+    since: float
+    evicted: bool = False
+
+
 class UploadGate:
-    """A non-blocking cap on the request bodies read at the same time in this process.
+    """A cap on the request bodies read at the same time in this process, fair to fast clients.
+
+    A newcomer that finds every slot taken evicts the oldest holder that has held its slot for
+    at least ``min_hold_s`` (its socket's read side is shut, so its read ends and it is refused
+    408), then waits up to ``wait_s`` for the slot. A body that is already in the buffers reads
+    in microseconds, so fast clients get through while stalled uploads push each other out;
+    with nothing to evict the newcomer is refused at once (503 + ``Retry-After``).
 
     Example:
-        >>> gate = UploadGate(1)
-        >>> gate.try_enter(), gate.try_enter()
-        (True, False)
-        >>> gate.leave(); gate.try_enter()
+        >>> gate = UploadGate(1, min_hold_s=60)
+        >>> first = gate.enter(None); gate.enter(None) is None
+        True
+        >>> gate.leave(first); gate.enter(None) is not None
         True
     """
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, *, min_hold_s: float = 0.2, wait_s: float = 0.1) -> None:
         self.slots = slots
-        self._sem = threading.BoundedSemaphore(slots)
+        self.min_hold_s = min_hold_s
+        self.wait_s = wait_s
+        self._holders: list[Ticket] = []
+        self._cond = threading.Condition()
 
-    def try_enter(self) -> bool:
-        """Take a slot if one is free (never waits)."""
-        return self._sem.acquire(blocking=False)
+    def enter(self, sock: socket.socket | None) -> Ticket | None:
+        """A slot for the body read on ``sock``, or None if none could be had."""
+        now = time.monotonic()
+        with self._cond:
+            if len(self._holders) >= self.slots:
+                victim = next(
+                    (
+                        t
+                        for t in self._holders
+                        if not t.evicted and t.sock is not None and now - t.since >= self.min_hold_s
+                    ),
+                    None,
+                )
+                if victim is None:
+                    return None
+                victim.evicted = True
+                _shut_read(victim.sock)
+                deadline = now + self.wait_s
+                while len(self._holders) >= self.slots:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._cond.wait(left)
+            ticket = Ticket(sock, time.monotonic())
+            self._holders.append(ticket)
+            return ticket
 
-    def leave(self) -> None:
+    def leave(self, ticket: Ticket) -> None:
         """Give the slot back."""
-        self._sem.release()
+        with self._cond:
+            self._holders.remove(ticket)
+            self._cond.notify()
 
 
-__all__ = ["UploadGate", "Watchdog"]
+def _shut_read(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError as exc:  # already closed
+        log.debug("upload gate: shutdown failed: %s", exc)
+
+
+__all__ = ["Ticket", "UploadGate", "Watchdog"]

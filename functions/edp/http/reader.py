@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -34,7 +35,7 @@ from typing import IO, Any, Final
 import orjson
 from flask import Request
 
-from edp.http.body import BodyError, read_body
+from edp.http.body import BodyError, BodyTooLargeError, read_body
 from edp.http.deadline import UploadGate, Watchdog
 from edp.http.errors import RequestError
 
@@ -136,22 +137,30 @@ class BodyReader:
             raise _too_large(f"request body is {declared} bytes; the limit is {self.limit}")
         if not declared and not chunked:
             return b""
-        if self.gate is not None and not self.gate.try_enter():
+        sock = request.environ.get("gunicorn.socket")
+        sock = sock if isinstance(sock, socket.socket) else None
+        ticket = self.gate.enter(sock) if self.gate is not None else None
+        if self.gate is not None and ticket is None:
             raise UploadsBusyError(
-                f"{self.gate.slots} uploads already in progress in this worker; retry"
+                f"{self.gate.slots} slow uploads already in progress in this worker; retry"
             )
         deadline = time.monotonic() + self.timeout_s
-        sock = request.environ.get("gunicorn.socket")
         entry = self.watchdog.arm(sock, deadline) if self.watchdog is not None else None
         stream = _DeadlineStream(request.stream, deadline, self.timeout_s)
         try:
             body = read_body(stream, encoding, limit=self.limit)  # type: ignore[arg-type]
-            fired = entry is not None and entry.fired
+        except BodyError:
+            if ticket is not None and ticket.evicted:
+                raise _evicted() from None
+            raise
         finally:
+            fired = entry is not None and entry.fired
             if entry is not None and self.watchdog is not None:
                 self.watchdog.disarm(entry)
-            if self.gate is not None:
-                self.gate.leave()
+            if self.gate is not None and ticket is not None:
+                self.gate.leave(ticket)
+        if ticket is not None and ticket.evicted and stream.consumed < (declared or 0):
+            raise _evicted()
         if fired or stream.timed_out:
             raise BodyTimeoutError(f"request body not received within {self.timeout_s:g} s")
         if declared is not None and stream.consumed < declared:
@@ -163,9 +172,13 @@ class BodyReader:
 
 
 def _too_large(reason: str) -> BodyError:
-    from edp.http.body import BodyTooLargeError
-
     return BodyTooLargeError(reason)
+
+
+def _evicted() -> BodyTimeoutError:
+    return BodyTimeoutError(
+        "request body too slow while every upload slot was taken (the server is busy)"
+    )
 
 
 def json_depth_exceeds(value: object, max_depth: int) -> bool:
