@@ -359,15 +359,24 @@ class IngestService:
         if not self.cors.allows(req.headers.get("Origin"), key):
             raise self._stranger(route, 403, "origin not allowed for this key", "origin")
 
-    def _read_json(self, route: str, req: Request, *, authenticated: bool) -> tuple[bytes, Any]:
-        """The bounded body and its parsed JSON; refusals audited only when authenticated."""
+    def _read(self, route: str, req: Request, *, authenticated: bool) -> bytes:
+        """The bounded body; refusals audited only when authenticated."""
         try:
             raw = self.reader.read(req)
-            if not raw.strip():
-                if not authenticated:
-                    raise self._stranger(route, 400, "empty body", "empty")
-                raise _Refused(400, "format_error", "empty body")
-            return raw, parse_json(raw, max_depth=self.max_json_depth)
+        except RequestError as exc:
+            if not authenticated:
+                self.metrics.unauthenticated.add(1, (route, exc.error))
+            raise _Refused.from_request_error(exc, authenticated=authenticated) from None
+        if not raw.strip():
+            if not authenticated:
+                raise self._stranger(route, 400, "empty body", "empty")
+            raise _Refused(400, "format_error", "empty body")
+        return raw
+
+    def _parse(self, route: str, raw: bytes, *, authenticated: bool) -> Any:
+        """The body's JSON, depth-bounded; refusals audited only when authenticated."""
+        try:
+            return parse_json(raw, max_depth=self.max_json_depth)
         except RequestError as exc:
             if not authenticated:
                 self.metrics.unauthenticated.add(1, (route, exc.error))
@@ -385,7 +394,8 @@ class IngestService:
         raw = b""
         try:
             authenticated = self._authenticate_headers(route, req)
-            raw, body = self._read_json(route, req, authenticated=authenticated)
+            raw = self._read(route, req, authenticated=authenticated)
+            body = self._parse(route, raw, authenticated=authenticated)
             if not authenticated:
                 self._authenticate_body(route, req, body)
             shaped = self._shape(route, body, req, received_at)
@@ -520,6 +530,8 @@ def create_app(
     @app.after_request
     def _finish(response: Response) -> Response:
         allowed = service.allowed_origin(request.headers.get("Origin"))
+        if request.method == "OPTIONS" and response.status_code != 204:
+            allowed = None  # a refused preflight grants nothing
         if allowed:
             response.headers["Access-Control-Allow-Origin"] = allowed
             response.headers["Access-Control-Expose-Headers"] = "Retry-After"
