@@ -16,6 +16,7 @@ Key: ``reliability.slowloris.healthz_p99_ms`` (bar < 100 ms with 200 stalled upl
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import statistics
@@ -126,7 +127,7 @@ def percentile(values: list[float], q: float) -> float:
         99.0
     """
     ranked = sorted(values)
-    index = max(0, min(len(ranked) - 1, round(q * len(ranked) + 0.5) - 1))
+    index = max(0, min(len(ranked) - 1, math.ceil(q * len(ranked)) - 1))
     return ranked[index]
 
 
