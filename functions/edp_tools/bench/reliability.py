@@ -7,8 +7,9 @@ write key and ``Content-Length: 65536``, then 100 bytes of body, then nothing; t
 server closed are opened again every ``reopen_every_s`` (1 s; the classic slowloris tool,
 gkbrk/slowloris, re-creates its dead sockets once per 15 s cycle), so N stalled uploads are
 held open throughout. Meanwhile it times ``GET /healthz`` (a new connection each) and valid
-``POST /v1/events``. Re-opening at once instead (``reopen_every_s=0``) is a connection flood, not
-a slow-client attack: it is reported as ``flood_*`` figures and needs rate limiting in front.
+``POST /v1/events``. Re-opening at once instead (``reopen_every_s=0``) is a connection flood,
+not a slow-client attack: it is reported as ``reliability.slowloris.flood_*`` figures and needs
+rate limiting in front.
 
 Key: ``reliability.slowloris.healthz_p99_ms`` (bar < 100 ms with 200 stalled uploads open).
 """
@@ -245,6 +246,9 @@ def served_ingest(
     units={
         "reliability.slowloris.healthz_p50_ms": "ms",
         "reliability.slowloris.post_p99_ms": "ms",
+        "reliability.slowloris.flood_healthz_p50_ms": "ms",
+        "reliability.slowloris.flood_healthz_p99_ms": "ms",
+        "reliability.slowloris.flood_post_p99_ms": "ms",
     },
 )
 def bench_slowloris() -> dict[str, float]:
@@ -252,6 +256,11 @@ def bench_slowloris() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, served_ingest(Path(tmp)) as port:
         figures = slowloris(port, WRITE_KEY, stalled=200, probes=300)
         flood = slowloris(
-            port, WRITE_KEY, stalled=200, probes=100, reopen_every_s=0, prefix="reliability.flood."
+            port,
+            WRITE_KEY,
+            stalled=200,
+            probes=100,
+            reopen_every_s=0,
+            prefix="reliability.slowloris.flood_",
         )
         return {**figures, **flood}
