@@ -100,6 +100,7 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, not an error t
         *,
         audit: bool = True,
         headers: Mapping[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
@@ -107,6 +108,7 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, not an error t
         self.reason = reason
         self.audit = audit
         self.headers = dict(headers or {})
+        self.code = code or failure_type  # the response's "error" (busy, timeout, ...)
 
     @classmethod
     def from_request_error(cls, exc: RequestError, *, authenticated: bool) -> _Refused:
@@ -124,6 +126,7 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, not an error t
             exc.reason,
             audit=authenticated and about_content,
             headers=headers,
+            code=failure if about_content else exc.error,
         )
 
 
@@ -313,7 +316,10 @@ class IngestService:
     def _stranger(self, route: str, status: int, reason: str, code: str) -> _Refused:
         """An unauthenticated refusal: counted in a metric, never stored."""
         self.metrics.unauthenticated.add(1, (route, code))
-        return _Refused(status, "auth" if status == 401 else "format_error", reason, audit=False)
+        failure: FailureType = "auth" if status == 401 else "format_error"
+        return _Refused(
+            status, failure, reason, audit=False, code="cors" if status == 403 else None
+        )
 
     def _header_key(self, route: str, req: Request) -> str | None:
         """The key from the headers (or, on the beacon route only, the query string)."""
@@ -433,9 +439,7 @@ class IngestService:
                 # The refusal itself stands; losing its audit record is logged, not retried.
                 log.warning("could not audit a refused request: %s", exc)
             self.metrics.events_received.add(1, ("unknown", "unknown", refused.failure_type))
-        response = problem(
-            refused.status, refused.failure_type, refused.reason, headers=refused.headers
-        )
+        response = problem(refused.status, refused.code, refused.reason, headers=refused.headers)
         if refused.status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="edp-ingest"'
         return response
