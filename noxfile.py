@@ -102,6 +102,13 @@ def infra(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "tests/infra", *session.posargs)
 
 
+@nox.session
+def audit(session: nox.Session) -> None:
+    """pip-audit of the deployed requirements (exit 3 = not audited: no advisory source)."""
+    _install_project(session)
+    session.run("python", "-m", "edp_tools.security.audit")
+
+
 @nox.session(venv_backend="none")
 def requirements(session: nox.Session) -> None:
     """Lock the project (uv.lock) and write functions/requirements.txt from the lock: what Cloud

@@ -19,14 +19,11 @@ def ingest(request: _flask.Request) -> _flask.Response:
 
     The app is built once per instance on the first request (settings, lazy Pub/Sub client).
     """
+    from edp.http.dispatch import dispatch
     from edp.ingest.app import cached_app
 
-    app = cached_app()
-    # The inner app reads the body through the outer request's (length-limited) stream, so
-    # functions-framework's own after-request drain sees a consistent position.
-    environ = {**request.environ, "wsgi.input": request.stream, "wsgi.input_terminated": True}
-    with app.request_context(environ):
-        return app.full_dispatch_request()
+    # The inner app reads the body once, bounded; functions-framework's drain reads no more.
+    return dispatch(cached_app(), request)
 
 
 # --- daily ETL ------------------------------------------------------------------------

@@ -242,6 +242,25 @@ class Settings(BaseSettings):
         "or not stored (dropped).",
     )
 
+    # --- request hardening (every HTTP function) ----------------------------------------------
+    max_json_depth: int = Field(
+        64, ge=8, le=250, description="Deepest JSON nesting accepted in a request body."
+    )
+    body_read_timeout_sec: float = Field(
+        10.0, gt=0, le=60, description="Deadline for receiving a whole request body (then 408)."
+    )
+    max_concurrent_uploads: int = Field(
+        4,
+        ge=1,
+        description="Request bodies read at once per worker process (more: 503 + Retry-After); "
+        "keep it below the worker's threads so health checks always find one.",
+    )
+    cors_origins_by_key: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per write key, the browser origins allowed to use it (JSON object "
+        "{key: [origin, ...]}); a key not listed is allowed from EDP_CORS_ORIGINS.",
+    )
+
     # --- CDC ----------------------------------------------------------------------------------
     cdc_batch_size: int = Field(
         100,
@@ -271,6 +290,7 @@ class Settings(BaseSettings):
     cdc_flush_max_run_sec: float = Field(
         50.0,
         gt=0,
+        le=480,  # edp.cdc.app.MAX_RUN_S: the function's 540 s timeout minus the drain margin
         description="How long one cdc_flush invocation pulls before it drains and returns "
         "(Cloud Scheduler calls it every minute).",
     )

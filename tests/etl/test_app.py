@@ -97,7 +97,10 @@ def test_invalid_requests_are_400_with_the_field(
     response = client.post("/", json=body)
     assert response.status_code == 400
     assert field in [f["field"] for f in response.json["fields"]], response.json
-    assert runs(warehouse) == []  # nothing ran
+    # nothing ran, and the refused run is recorded as failed (every failed run is)
+    (row,) = runs(warehouse)
+    assert (row["status"], row["rows_written"]) == ("failed", 0)
+    assert row["error"].startswith(("invalid request", "(date", "refused"))
 
 
 def test_unknown_model_is_404(client: FlaskClient) -> None:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from flask import Flask
 
-from edp.ingest.app import create_app
+from edp.ingest.app import create_app, service_of
 from edp.ingest.openapi import DOCUMENT_PATH, render
 from edp.ingest.publisher import PubSubPublisher
 
@@ -234,16 +234,20 @@ def test_write_key_accepted(app: Flask, bus: Bus, headers: dict[str, str]) -> No
         {"Authorization": "Basic %%%not-base64"},
     ],
 )
-def test_unknown_or_missing_key_is_401_and_audited(
+def test_unknown_or_missing_key_is_401_and_stores_nothing(
     app: Flask, bus: Bus, headers: dict[str, str]
 ) -> None:
+    """A stranger's request is only counted: nothing on events, nothing on events-bad."""
+    counter = service_of(app).metrics.unauthenticated
+    before = sum(counter.value(("events", r)) for r in ("missing_key", "unknown_key"))
     r = post(app, "/v1/events", event(), headers)
     assert r.status_code == 401
     assert r.json["error"] == "auth" and r.json["reason"]
     assert r.headers["WWW-Authenticate"].startswith("Basic")
     assert bus.events() == []
-    (bad,) = bus.bad()
-    assert bad["failure_type"] == "auth"
+    assert bus.bad() == []
+    after = sum(counter.value(("events", r)) for r in ("missing_key", "unknown_key"))
+    assert after == before + 1
 
 
 def test_write_key_in_body_for_analytics_js(app: Flask, bus: Bus) -> None:

@@ -108,6 +108,19 @@ def hostile_event(draw: st.DrawFn) -> object:
     return base
 
 
+# Settings.max_json_depth default (README "Configuration"): deeper bodies are refused whole.
+MAX_JSON_DEPTH = 64
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of arrays/objects (a scalar is 0, ``[]`` is 1)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 def check_response(status: int, body: dict[str, Any]) -> None:
     assert status < 500, body
     if status in (200, 207):
@@ -134,6 +147,10 @@ def _hostile_batches(app: Flask, accepted: list[int], data: st.DataObject) -> No
     body = r.json
     assert body is not None
     check_response(r.status_code, body)
+    if _depth({"events": batch}) > MAX_JSON_DEPTH:
+        # Nesting beyond the documented bound refuses the request as a whole, nothing processed.
+        assert r.status_code == 400 and "nested deeper" in body["reason"], body
+        return
     if valid and r.status_code != 413:
         assert body["accepted"] >= valid  # every valid event in the batch is published
     accepted.append(body.get("accepted", 0))

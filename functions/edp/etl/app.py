@@ -16,10 +16,13 @@ Routes:
   few minutes): sets ``data_freshness_minutes{table}`` and answers the figures.
 * ``GET /models``: the models by layer, in parallel waves (what the workflow runs).
 
-Status codes: ``400`` invalid body (per-field reasons), ``404`` unknown model/layer, ``422`` a
-model failed and retrying will not help (SQL or data error; the failure is already recorded),
-``503`` a transient warehouse failure (retry), ``500`` anything unexpected (retry; a model that
-failed that way is recorded too).
+Status codes: ``400`` invalid body (per-field reasons), ``404`` unknown model/layer or path,
+``405`` wrong method, ``422`` a model failed and retrying will not help (SQL or data error),
+``503`` a transient warehouse failure (retry), ``500`` anything unexpected (retry). Every run
+request that does not succeed leaves a ``failed`` row in ``monitoring.pipeline_runs`` (a model
+that failed is recorded by the runner; a refused request or an unexpected error by the app).
+Bodies go through the shared bounded reader (:mod:`edp.http.reader`): at most 64 KiB, JSON
+nested at most 16 deep, else ``400``/``413`` in the one refusal shape of :mod:`edp.http.errors`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edp.errors import ConfigError
 from edp.etl.models import LAYERS, load_models, parallel_groups
 from edp.etl.runner import EtlRunner, ModelRunError, RunResult, yesterday
+from edp.http.dispatch import dispatch
+from edp.http.errors import RequestError, install_error_path, problem
+from edp.http.reader import BodyReader, parse_json
 from edp.observability.metrics import flush_metrics
 from edp.settings import Settings, get_settings
 from edp.warehouse.port import Warehouse
@@ -45,6 +51,12 @@ from edp.warehouse.port import Warehouse
 log = logging.getLogger(__name__)
 
 _REF = r"^(staging|mart)\.[a-z_][a-z0-9_]*$"
+_MAX_BODY_BYTES = 64 * 1024
+_MAX_DEPTH = 16
+# A run date whose lookback window (up to 30 days back, one day ahead) stays inside the DATE
+# range of BigQuery and Python (0001-01-01 .. 9999-12-31), with room to spare.
+MIN_RUN_DATE = dt.date(1970, 1, 1)
+MAX_RUN_DATE = dt.date(9999, 12, 1)
 
 
 class RunRequest(BaseModel):
@@ -62,6 +74,8 @@ class RunRequest(BaseModel):
     def _one_target(self) -> RunRequest:
         if self.model is not None and self.layer is not None:
             raise ValueError("give either model or layer, not both")
+        if self.date is not None and not MIN_RUN_DATE <= self.date <= MAX_RUN_DATE:
+            raise ValueError(f"date must be between {MIN_RUN_DATE} and {MAX_RUN_DATE}")
         return self
 
 
@@ -91,7 +105,22 @@ class FailureReport(BaseModel):
 
 
 def _problem(status: int, error: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify({"status": "error", "error": error, **extra}), status
+    return problem(status, error, error, **extra), status
+
+
+def _failed_target(payload: object) -> tuple[str, dt.date | None, str]:
+    """Task name, run date and date text of a run request that could not run (best effort)."""
+    fields = payload if isinstance(payload, dict) else {}
+    target = fields.get("model") or fields.get("layer")
+    task = target[:128] if isinstance(target, str) and target else "daily_etl"
+    text = fields.get("date")
+    day = None
+    if isinstance(text, str):
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            day = None
+    return task, day, repr(text)[:64] if text is not None else ""
 
 
 def _summary(results: list[RunResult]) -> dict[str, Any]:
@@ -103,27 +132,25 @@ def _summary(results: list[RunResult]) -> dict[str, Any]:
     }
 
 
-def create_app(
-    warehouse_factory: Callable[[], Warehouse] | None = None,
-    settings: Settings | None = None,
-) -> Flask:
-    """The ETL flask app; ``warehouse_factory`` defaults to :func:`edp.warehouse.get_warehouse`."""
-    app = Flask("edp.etl")
-    lock = threading.Lock()  # DuckDB is single-writer; BigQuery runs need no lock
+def _record_refused(
+    warehouse: Callable[[], Warehouse],
+    settings: Settings,
+    lock: threading.Lock,
+    payload: object,
+    reason: str,
+) -> None:
+    """Record a run request that could not run (the runner records model failures itself)."""
+    task, day, text = _failed_target(payload)
+    try:
+        runner = EtlRunner(warehouse(), settings=settings, trigger="http")
+        with lock:
+            runner.record_failure(task, day, f"(date {text}) {reason}" if text else reason)
+    except Exception:  # the refusal stands; its record is best effort, and logged
+        log.exception("etl: could not record a refused run")
 
-    def warehouse() -> Warehouse:
-        if warehouse_factory is not None:
-            return warehouse_factory()
-        from edp.warehouse import get_warehouse
 
-        return get_warehouse()
-
-    def conf() -> Settings:
-        return settings or get_settings()
-
-    def body() -> Any:
-        data = request.get_json(silent=True)
-        return {} if data is None and not request.get_data() else data
+def _install_handlers(app: Flask) -> None:
+    """The ETL-specific error mappings (on top of the shared error path)."""
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError) -> tuple[Response, int]:
@@ -148,10 +175,58 @@ def create_app(
             **_summary(exc.completed),
         )
 
+
+def create_app(
+    warehouse_factory: Callable[[], Warehouse] | None = None,
+    settings: Settings | None = None,
+) -> Flask:
+    """The ETL flask app; ``warehouse_factory`` defaults to :func:`edp.warehouse.get_warehouse`."""
+    app = Flask("edp.etl")
+    install_error_path(app)
+    reader = BodyReader(_MAX_BODY_BYTES)
+    lock = threading.Lock()  # DuckDB is single-writer; BigQuery runs need no lock
+
+    def warehouse() -> Warehouse:
+        if warehouse_factory is not None:
+            return warehouse_factory()
+        from edp.warehouse import get_warehouse
+
+        return get_warehouse()
+
+    def conf() -> Settings:
+        return settings or get_settings()
+
+    def body() -> Any:
+        raw = reader.read(request)
+        # Not an object: the pydantic model refuses it with a per-field reason ("(body)").
+        return parse_json(raw, max_depth=_MAX_DEPTH) if raw.strip() else {}
+
+    def record_refused(payload: object, reason: str) -> None:
+        _record_refused(warehouse, conf(), lock, payload, reason)
+
+    _install_handlers(app)
+
     @app.post("/")
     @app.post("/run")
     def run() -> tuple[Response, int]:
-        req = RunRequest.model_validate(body())
+        payload: object = None
+        try:
+            payload = body()
+            return execute(RunRequest.model_validate(payload))
+        except ModelRunError:
+            raise  # recorded by the runner
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            record_refused(payload, f"invalid request: {first['msg']}")
+            raise
+        except (RequestError, ConfigError) as exc:
+            record_refused(payload, f"refused: {exc}")
+            raise
+        except Exception as exc:
+            record_refused(payload, f"unexpected {type(exc).__name__}: {exc}")
+            raise
+
+    def execute(req: RunRequest) -> tuple[Response, int]:
         s = conf()
         day = req.date or yesterday(s.etl_timezone)
         runner = EtlRunner(
@@ -209,12 +284,7 @@ def default_app() -> Flask:
 def handle(req: Request) -> Response:
     """Dispatch a functions-framework request through the app's routes."""
     app = default_app()
-    # The inner app reads the body through the outer request's (length-limited) stream, so
-    # functions-framework's own after-request drain finds it consumed instead of failing
-    # with ClientDisconnected on a second read of the raw input.
-    environ = {**req.environ, "wsgi.input": req.stream, "wsgi.input_terminated": True}
     try:
-        with app.request_context(environ):
-            return app.full_dispatch_request()
+        return dispatch(app, req)
     finally:
         flush_metrics()  # CPU is only allocated during the request

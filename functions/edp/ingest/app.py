@@ -42,7 +42,10 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
 from edp.errors import ConfigError
-from edp.ingest.body import BodyError, read_body
+from edp.http.deadline import UploadGate, Watchdog
+from edp.http.errors import RequestError, http_error_response, problem
+from edp.http.reader import BodyReader, parse_json
+from edp.ingest.access import CorsPolicy, install_redaction
 from edp.ingest.contract import SCHEMA_VERSION, client_event_validator
 from edp.ingest.core import (
     EventPolicy,
@@ -83,16 +86,52 @@ _SEGMENT_ROUTES: Final = {
 _CORS_ALLOW_HEADERS: Final = "Authorization, Content-Type, Content-Encoding, X-Write-Key"
 _HEADER_TOKEN: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _JSON: Final = "application/json"
+BEACON_PATH: Final = "/beacon/v1/batch"
 
 
 class _Refused(Exception):  # noqa: N818 - internal control flow, not an error type for callers
-    """A whole request refused: status, failure type and reason (audited on the bad topic)."""
+    """A whole request refused: status, failure type and reason.
 
-    def __init__(self, status: int, failure_type: FailureType, reason: str) -> None:
+    ``audit``: record it on the bad topic (only for authenticated requests; a stranger's
+    refusal is only counted). ``headers``: extra response headers (Connection, Retry-After).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        failure_type: FailureType,
+        reason: str,
+        *,
+        audit: bool = True,
+        headers: Mapping[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.failure_type = failure_type
         self.reason = reason
+        self.audit = audit
+        self.headers = dict(headers or {})
+        self.code = code or failure_type  # the response's "error" (busy, timeout, ...)
+
+    @classmethod
+    def from_request_error(cls, exc: RequestError, *, authenticated: bool) -> _Refused:
+        """A bounded-reader/parse refusal; audited only when authenticated and about content."""
+        headers: dict[str, str] = {}
+        if exc.close:
+            headers["Connection"] = "close"
+        if exc.retry_after:
+            headers["Retry-After"] = exc.retry_after
+        failure: FailureType = "size_violation" if exc.status == 413 else "format_error"
+        about_content = exc.status in (400, 413)
+        return cls(
+            exc.status,
+            failure,
+            exc.reason,
+            audit=authenticated and about_content,
+            headers=headers,
+            code=failure if about_content else exc.error,
+        )
 
 
 class _MeasuredPublisher:
@@ -201,9 +240,14 @@ class IngestService:
                 f"EDP_WRITE_KEYS is empty in environment {settings.environment!r}; "
                 "ingest refuses to run without write keys outside local development"
             )
-        origins = settings.cors_origins
-        self.any_origin = "*" in origins
-        self.origins = frozenset(origins)
+        self.cors = CorsPolicy(settings.cors_origins, settings.cors_origins_by_key)
+        self.reader = BodyReader(
+            settings.max_request_bytes,
+            timeout_s=settings.body_read_timeout_sec,
+            gate=UploadGate(settings.max_concurrent_uploads),
+            watchdog=Watchdog(),
+        )
+        self.max_json_depth = settings.max_json_depth
         self._ready_at = 0.0
         self._ready_error: str | None = None
         self._ready_lock = threading.Lock()
@@ -230,12 +274,12 @@ class IngestService:
     # --- one request --------------------------------------------------------------------------
     def _shape(
         self, route: str, body: object, req: Request, received_at: datetime
-    ) -> tuple[IngestRequest, str | None]:
-        """The route's payload as an IngestRequest, plus the body's writeKey (if any)."""
+    ) -> IngestRequest:
+        """The route's payload as an IngestRequest."""
         ua = req.headers.get("User-Agent")
         if route == "events":
             if isinstance(body, list):
-                return IngestRequest(body, "native", user_agent=ua, received_at=received_at), None
+                return IngestRequest(body, "native", user_agent=ua, received_at=received_at)
             if isinstance(body, dict) and "events" in body:
                 events = body["events"]
                 if not isinstance(events, list):
@@ -250,12 +294,10 @@ class IngestService:
                     user_agent=ua,
                     received_at=received_at,
                 )
-                return shaped, None
-            return IngestRequest([body], "native", user_agent=ua, received_at=received_at), None
+                return shaped
+            return IngestRequest([body], "native", user_agent=ua, received_at=received_at)
         if not isinstance(body, dict):
             raise _Refused(400, "format_error", "the body must be a JSON object")
-        key = body.get("writeKey")
-        write_key = key if isinstance(key, str) else None
         if route == "batch":
             batch = body.get("batch")
             if not isinstance(batch, list):
@@ -269,7 +311,7 @@ class IngestService:
                 user_agent=ua,
                 received_at=received_at,
             )
-            return shaped, write_key
+            return shaped
         message = {k: v for k, v in body.items() if k != "writeKey"}
         shaped = IngestRequest(
             [message],
@@ -278,51 +320,101 @@ class IngestService:
             user_agent=ua,
             received_at=received_at,
         )
-        return shaped, write_key
+        return shaped
+
+    def _stranger(self, route: str, status: int, reason: str, code: str) -> _Refused:
+        """An unauthenticated refusal: counted in a metric, never stored."""
+        self.metrics.unauthenticated.add(1, (route, code))
+        failure: FailureType = "auth" if status == 401 else "format_error"
+        return _Refused(
+            status, failure, reason, audit=False, code="cors" if status == 403 else None
+        )
+
+    def _header_key(self, route: str, req: Request) -> str | None:
+        """The key from the headers (or, on the beacon route only, the query string)."""
+        key = _header_key(req)
+        if "writeKey" in req.args:
+            if req.path != BEACON_PATH:
+                raise self._stranger(
+                    route,
+                    400,
+                    "a write key in the URL is accepted only on /beacon/v1/batch (URLs are "
+                    "logged): send it in X-Write-Key or Basic auth",
+                    "key_in_url",
+                )
+            if key is None:
+                # navigator.sendBeacon cannot set headers: RudderStack's beacon sends ?writeKey=.
+                key = req.args.get("writeKey", "")
+        return key
+
+    def _authenticate_headers(self, route: str, req: Request) -> bool:
+        """Check a header (or beacon query) key; True if the request is authenticated by it.
+
+        Raises:
+            _Refused: an unknown key, a native request without one, a key in the wrong URL.
+        """
+        header_key = self._header_key(route, req)
+        if header_key is not None and not self.keys.valid(header_key):
+            raise self._stranger(route, 401, "unknown write key", "unknown_key")
+        if header_key is None and route == "events" and self.keys.enforced:
+            raise self._stranger(route, 401, "missing write key", "missing_key")
+        self._check_origin(route, req, header_key)
+        return header_key is not None or not self.keys.enforced
+
+    def _authenticate_body(self, route: str, req: Request, body: object) -> None:
+        """Check the Segment body's ``writeKey`` (the only field looked at before it passes)."""
+        body_key = _body_key(body)
+        if not self.keys.valid(body_key):
+            if body_key is None:
+                raise self._stranger(route, 401, "missing write key", "missing_key")
+            raise self._stranger(route, 401, "unknown write key", "unknown_key")
+        self._check_origin(route, req, body_key)
+
+    def _check_origin(self, route: str, req: Request, key: str | None) -> None:
+        if not self.cors.allows(req.headers.get("Origin"), key):
+            raise self._stranger(route, 403, "origin not allowed for this key", "origin")
+
+    def _read(self, route: str, req: Request, *, authenticated: bool) -> bytes:
+        """The bounded body; refusals audited only when authenticated."""
+        try:
+            raw = self.reader.read(req)
+        except RequestError as exc:
+            if not authenticated:
+                self.metrics.unauthenticated.add(1, (route, exc.error))
+            raise _Refused.from_request_error(exc, authenticated=authenticated) from None
+        if not raw.strip():
+            if not authenticated:
+                raise self._stranger(route, 400, "empty body", "empty")
+            raise _Refused(400, "format_error", "empty body")
+        return raw
+
+    def _parse(self, route: str, raw: bytes, *, authenticated: bool) -> Any:
+        """The body's JSON, depth-bounded; refusals audited only when authenticated."""
+        try:
+            return parse_json(raw, max_depth=self.max_json_depth)
+        except RequestError as exc:
+            if not authenticated:
+                self.metrics.unauthenticated.add(1, (route, exc.error))
+            raise _Refused.from_request_error(exc, authenticated=authenticated) from None
 
     def handle(self, route: str, req: Request) -> Response:
-        """Authenticate, read, parse, ingest; map every outcome to a response."""
+        """Authenticate, read, parse, ingest; map every outcome to a response.
+
+        Order: the header key is checked before the body is read; without one, the body is
+        read (bounded) and parsed only as far as finding its ``writeKey``. Until a key is
+        valid nothing is recorded anywhere but a counter.
+        """
         received_at = self.core.clock()
         source: Source = "native" if route == "events" else "segment"
-        header_key = _header_key(req)
-        if header_key is None and "writeKey" in req.args:
-            # navigator.sendBeacon cannot set headers: RudderStack's beacon sends ?writeKey=.
-            header_key = req.args.get("writeKey", "")
         raw = b""
         try:
-            if header_key is not None and not self.keys.valid(header_key):
-                raw = self._audit_body(req)
-                raise _Refused(401, "auth", "unknown write key")
-            declared = req.content_length
-            if (
-                declared is not None
-                and declared > self.limits.max_request_bytes
-                and not req.headers.get("Content-Encoding")
-            ):
-                raise _Refused(
-                    413,
-                    "size_violation",
-                    f"request body is {declared} bytes; the limit is "
-                    f"{self.limits.max_request_bytes}",
-                )
-            try:
-                raw = read_body(
-                    req.stream,
-                    req.headers.get("Content-Encoding"),
-                    limit=self.limits.max_request_bytes,
-                )
-            except BodyError as exc:
-                raise _Refused(exc.status, exc.failure_type, str(exc)) from None  # type: ignore[arg-type]
-            if not raw.strip():
-                raise _Refused(400, "format_error", "empty body")
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise _Refused(400, "format_error", f"body is not valid JSON: {exc}") from None
-            shaped, body_key = self._shape(route, body, req, received_at)
+            authenticated = self._authenticate_headers(route, req)
+            raw = self._read(route, req, authenticated=authenticated)
+            body = self._parse(route, raw, authenticated=authenticated)
+            if not authenticated:
+                self._authenticate_body(route, req, body)
+            shaped = self._shape(route, body, req, received_at)
             shaped = replace(shaped, network=client_network(dict(req.headers), req.remote_addr))
-            if header_key is None and not self.keys.valid(body_key):
-                raise _Refused(401, "auth", "missing or unknown write key")
             count = len(shaped.events)
             if count == 0:
                 raise _Refused(400, "format_error", "no events in the request")
@@ -341,26 +433,23 @@ class IngestService:
         self._count(outcome)
         return self._respond(outcome)
 
-    def _audit_body(self, req: Request) -> bytes:
-        """The (bounded) body of a request refused before parsing, for the audit record."""
-        try:
-            return req.stream.read(self.limits.max_event_bytes)
-        except OSError:
-            return b""
-
     def _refuse(
         self, refused: _Refused, raw: bytes, source: Source, received_at: datetime
     ) -> Response:
-        try:
-            self.core.refuse_request(
-                refused.failure_type, refused.reason, raw, source=source, received_at=received_at
-            )
-        except PublishError as exc:
-            # The refusal itself stands; losing its audit record is logged, not retried.
-            log.warning("could not audit a refused request: %s", exc)
-        self.metrics.events_received.add(1, ("unknown", "unknown", refused.failure_type))
-        body = {"success": False, "error": refused.failure_type, "reason": refused.reason}
-        response = _json(body, refused.status)
+        if refused.audit:
+            try:
+                self.core.refuse_request(
+                    refused.failure_type,
+                    refused.reason,
+                    raw,
+                    source=source,
+                    received_at=received_at,
+                )
+            except PublishError as exc:
+                # The refusal itself stands; losing its audit record is logged, not retried.
+                log.warning("could not audit a refused request: %s", exc)
+            self.metrics.events_received.add(1, ("unknown", "unknown", refused.failure_type))
+        response = problem(refused.status, refused.code, refused.reason, headers=refused.headers)
         if refused.status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="edp-ingest"'
         return response
@@ -388,13 +477,17 @@ class IngestService:
         return _json(body, 400)
 
     # --- CORS ---------------------------------------------------------------------------------
-    def allowed_origin(self, origin: str | None) -> str | None:
-        """The Access-Control-Allow-Origin value for ``origin``, or None if not allowed."""
-        if not origin:
-            return None
-        if self.any_origin:
-            return "*"
-        return origin if origin in self.origins else None
+    def allowed_origin(self, origin: str | None, key: str | None = None) -> str | None:
+        """The Access-Control-Allow-Origin value for ``origin`` (using ``key``), or None."""
+        if key is None:
+            return self.cors.preflight_origin(origin)
+        return self.cors.for_key(origin, key)
+
+
+def _body_key(body: object) -> str | None:
+    """The Segment body's ``writeKey`` (top level only: nothing else is looked at)."""
+    key = body.get("writeKey") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
 
 
 def _json(body: Mapping[str, Any], status: int) -> Response:
@@ -451,6 +544,8 @@ def create_app(
     @app.after_request
     def _finish(response: Response) -> Response:
         allowed = service.allowed_origin(request.headers.get("Origin"))
+        if request.method == "OPTIONS" and response.status_code != 204:
+            allowed = None  # a refused preflight grants nothing
         if allowed:
             response.headers["Access-Control-Allow-Origin"] = allowed
             response.headers["Access-Control-Expose-Headers"] = "Retry-After"
@@ -506,20 +601,24 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        code = exc.code or 400
-        name = (exc.name or "error").lower().replace(" ", "_")
-        response = _json({"success": False, "error": name, "reason": exc.description}, code)
-        if code == 405 and exc.get_response().headers.get("Allow"):
-            response.headers["Allow"] = exc.get_response().headers["Allow"]
-        return response
+        return http_error_response(exc)
+
+    install_redaction()
 
     return app
 
 
 def _preflight(service: IngestService) -> Response:
+    """Answer a CORS preflight, only for an existing ingest route and the method it serves."""
+    rule = request.url_rule
+    if rule is None or not (rule.rule.startswith(("/v1/", "/beacon/"))):
+        return problem(404, "not_found", "no such route")
+    wanted = request.headers.get("Access-Control-Request-Method", "POST").upper()
+    if wanted not in (rule.methods or set()) - {"OPTIONS", "HEAD"}:
+        return problem(405, "method_not_allowed", f"{wanted} is not served on {rule.rule}")
     allowed = service.allowed_origin(request.headers.get("Origin"))
     if allowed is None:
-        return _json({"success": False, "error": "cors", "reason": "origin not allowed"}, 403)
+        return problem(403, "cors", "origin not allowed")
     response = Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
     # Reflect what the SDK asks for (RudderStack's JS SDK adds an ``AnonymousId`` header);

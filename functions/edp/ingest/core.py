@@ -379,6 +379,10 @@ class IngestCore:
             return Refusal("schema_violation", reason, index, tuple(errors))
         except ContractError as exc:
             return Refusal("schema_violation", str(exc)[:300], index)
+        except (OverflowError, ValueError) as exc:
+            # Date arithmetic outside datetime's range (e.g. the skew correction of a timestamp
+            # near year 1 or 9999): this event's refusal, never the whole request's failure.
+            return Refusal("schema_violation", f"timestamp out of range: {exc}"[:300], index)
         try:
             line = orjson.dumps(event, option=orjson.OPT_UTC_Z)
         except orjson.JSONEncodeError:  # the mapping nested it one level deeper than allowed

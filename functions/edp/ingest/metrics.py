@@ -69,6 +69,8 @@ class IngestMetrics:
     published: Counter  # topic, result
     request_latency: Any  # OTel histogram, attributes route, code
     publish_latency: Any  # OTel histogram, attribute topic
+    # Requests refused before authentication (nothing of them is stored anywhere else).
+    unauthenticated: Counter  # route, reason
 
 
 @cache
@@ -84,6 +86,7 @@ def ingest_metrics() -> IngestMetrics:
             events_received=multiprocess.Counter("events_received_total"),
             http_requests=multiprocess.Counter("http_requests_total"),
             published=multiprocess.Counter("pubsub_messages_published_total"),
+            unauthenticated=multiprocess.Counter("ingest_unauthenticated_requests_total"),
             request_latency=multiprocess.Histogram("request_latency_seconds", LATENCY_BUCKETS_S),
             publish_latency=multiprocess.Histogram(
                 "pubsub_publish_latency_seconds", LATENCY_BUCKETS_S
@@ -93,13 +96,16 @@ def ingest_metrics() -> IngestMetrics:
     events = LabelledCounter(metric("events_received_total").labels)
     http = LabelledCounter(metric("http_requests_total").labels)
     published = LabelledCounter(metric("pubsub_messages_published_total").labels)
+    unauthenticated = LabelledCounter(metric("ingest_unauthenticated_requests_total").labels)
     instrument(meter, "events_received_total", [events.observe])
     instrument(meter, "http_requests_total", [http.observe])
     instrument(meter, "pubsub_messages_published_total", [published.observe])
+    instrument(meter, "ingest_unauthenticated_requests_total", [unauthenticated.observe])
     return IngestMetrics(
         events_received=events,
         http_requests=http,
         published=published,
+        unauthenticated=unauthenticated,
         request_latency=instrument(meter, "request_latency_seconds"),
         publish_latency=instrument(meter, "pubsub_publish_latency_seconds"),
     )

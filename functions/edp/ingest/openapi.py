@@ -175,6 +175,8 @@ def _responses(ok: str) -> dict[str, Any]:
             },
         },
         "401": {"description": "Missing or unknown write key.", "content": refusal},
+        "403": {"description": "Origin not allowed for this write key.", "content": refusal},
+        "408": {"description": "Body not received within the deadline.", "content": refusal},
         "413": {
             "description": "Body, batch or every event over the size limits.",
             "content": {
@@ -189,7 +191,8 @@ def _responses(ok: str) -> dict[str, Any]:
             },
         },
         "503": {
-            "description": "The event bus did not take the events; nothing accepted. Retry.",
+            "description": "The event bus did not take the events, or every upload slot is "
+            "busy; nothing accepted. Retry.",
             "headers": {"Retry-After": {"schema": {"type": "string"}}},
             "content": refusal,
         },

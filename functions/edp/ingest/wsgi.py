@@ -12,9 +12,12 @@ each worker after the fork. On SIGTERM gunicorn stops accepting, lets in-flight 
 
 from __future__ import annotations
 
+from edp.http.dispatch import BodyGuard
 from edp.ingest.app import create_app, service_of
 
 app = create_app()
+# An unread body (refusal, stalled upload) must not hold a gunicorn thread: see BodyGuard.
+app.wsgi_app = BodyGuard(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def shutdown() -> None:

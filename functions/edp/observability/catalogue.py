@@ -73,6 +73,8 @@ METRICS: tuple[MetricSpec, ...] = (
        "refusal reason)."),
     _m("http_requests_total", "observable_counter", "1", "route code", "ingest",
        "HTTP requests by route and status code; the collector's HPA scales on its rate per pod."),
+    _m("ingest_unauthenticated_requests_total", "observable_counter", "1", "route reason", "ingest",
+       "Ingest requests refused without a valid write key, by route and reason (never stored)."),
     _m("request_latency_seconds", "histogram", "s", "route code", "ingest",
        "Request latency from the first byte read to the response (P99 target 50 ms)."),
     _m("pubsub_messages_published_total", "observable_counter", "1", "topic result", "ingest",

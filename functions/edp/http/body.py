@@ -17,7 +17,7 @@ import io
 import zlib
 from typing import IO
 
-from edp.errors import ContractError
+from edp.http.errors import RequestError
 
 _CHUNK = 64 * 1024
 # wbits for zlib.decompressobj: gzip wrapper, zlib wrapper, raw deflate.
@@ -26,18 +26,16 @@ _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_WBITS = -zlib.MAX_WBITS
 
 
-class BodyError(ContractError):
+class BodyError(RequestError):
     """The body cannot be read; ``failure_type`` says which Snowplow-style failure it is."""
-
-    failure_type = "format_error"
-    status = 400
 
 
 class BodyTooLargeError(BodyError):
     """The body (compressed or decompressed) exceeds the size cap."""
 
-    failure_type = "size_violation"
+    error = "size_violation"
     status = 413
+    close = True  # the rest of the body was not read
 
 
 class BadEncodingError(BodyError):
@@ -122,7 +120,7 @@ def read_body(stream: IO[bytes], content_encoding: str | None, *, limit: int) ->
         >>> read_body(io.BytesIO(b"x" * 10), None, limit=5)
         Traceback (most recent call last):
         ...
-        edp.ingest.body.BodyTooLargeError: request body exceeds 5 bytes
+        edp.http.body.BodyTooLargeError: request body exceeds 5 bytes
     """
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("", "identity"):

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from edp.ingest.body import BadEncodingError, BodyTooLargeError, read_body
+from edp.http.body import BadEncodingError, BodyTooLargeError, read_body
 
 PAYLOAD = b'{"events": [' + b'{"event_type": "page_view"},' * 100 + b"{}]}"
 

@@ -1,0 +1,1 @@
+"""Static security checks run in CI: the dependency audit (:mod:`.audit`)."""
