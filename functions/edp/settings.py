@@ -419,6 +419,12 @@ class Settings(BaseSettings):
     traces_exporter: Literal["none", "console", "file", "cloud_trace"] = Field(
         "none", description="Where OpenTelemetry spans go (file: one JSON span per line)."
     )
+    traces_api_endpoint: str | None = Field(
+        None,
+        description="Loopback host:port of a plaintext gRPC stand-in of the Cloud Trace API "
+        "(tests); unset in GCP.",
+        json_schema_extra=_LOCAL_ONLY,
+    )
     traces_file: Path | None = Field(
         None, description="Span file of traces_exporter=file (default <state_dir>/traces.jsonl)."
     )

@@ -129,6 +129,7 @@ def serve(
         # A port nothing listens on unless a test runs a Monitoring stand-in: the exporter must
         # never reach Google from a test.
         env["EDP_METRICS_API_ENDPOINT"] = monitoring or f"127.0.0.1:{free_port()}"
+        env["EDP_TRACES_API_ENDPOINT"] = f"127.0.0.1:{free_port()}"
         env.update({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)})
         port = free_port()
         process = ManagedProcess(

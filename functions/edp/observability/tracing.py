@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,7 @@ from edp.settings import Settings, get_settings
 
 TRACEPARENT = "traceparent"
 _PROPAGATOR = TraceContextTextMapPropagator()
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider: Any = None
 _enabled: bool | None = None
@@ -47,7 +49,9 @@ def _exporter(settings: Settings) -> tuple[Any, bool]:
     if settings.traces_exporter == "cloud_trace":
         from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
 
-        exporter = CloudTraceSpanExporter(project_id=settings.project)  # type: ignore[no-untyped-call]
+        exporter = CloudTraceSpanExporter(  # type: ignore[no-untyped-call]
+            project_id=settings.project, client=_trace_client(settings)
+        )
         return exporter, True
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -57,6 +61,19 @@ def _exporter(settings: Settings) -> tuple[Any, bool]:
         out = path.open("a", encoding="utf-8", buffering=1)  # line-buffered: one span per write
         return ConsoleSpanExporter(out=out, formatter=_json_line), False
     return ConsoleSpanExporter(), False
+
+
+def _trace_client(settings: Settings) -> Any:
+    """A TraceServiceClient on a loopback stand-in when one is configured (tests), else None
+    (the exporter's default: ADC against cloudtrace.googleapis.com)."""
+    if settings.traces_api_endpoint is None:
+        return None
+    import grpc
+    from google.cloud.trace_v2 import TraceServiceClient
+    from google.cloud.trace_v2.services.trace_service.transports import TraceServiceGrpcTransport
+
+    channel = grpc.insecure_channel(settings.traces_api_endpoint)
+    return TraceServiceClient(transport=TraceServiceGrpcTransport(channel=channel))
 
 
 def _json_line(span: Any) -> str:
@@ -92,7 +109,11 @@ def get_tracer(name: str) -> Tracer:
         return trace.NoOpTracer()
     with _lock:
         if _provider is None:
-            _provider = _build()
+            try:
+                _provider = _build()
+            except Exception as exc:
+                log.error("tracing disabled: the span exporter cannot start: %s", exc)
+                _provider = trace.NoOpTracerProvider()
     tracer: Tracer = _provider.get_tracer(name)
     return tracer
 

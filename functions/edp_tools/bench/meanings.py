@@ -73,6 +73,34 @@ MEANINGS: dict[str, str] = {
     "bus.pull.msgs_per_s": "Messages per second pulled from the emulator.",
     "local.emulator_start_s": "Time to start the Pub/Sub emulator.",
     "local.postgres_start_s": "Time to initdb and start the throwaway PostgreSQL.",
+    # Beam stream load
+    "beam.dedup.events_per_s_1k": "Events/s through the linear dedup on FnApiRunner, 1 k ids per shard-window.",
+    "beam.dedup.events_per_s_10k": "Events/s through the linear dedup on FnApiRunner, 10 k ids per shard-window.",
+    "beam.dedup.speedup_10k": "Linear dedup throughput divided by the previous SetState dedup's, 10 k ids.",
+    "beam.dedup.*": "Dedup throughput variant (baseline or per-event_id state) on FnApiRunner.",
+    # CDC staging refresh cost
+    "cdc.refresh.ratio_30d_1d": "Bytes a staging refresh reads with 30 days of change history over 1 day's.",
+    "cdc.refresh.*": "Bytes a CDC staging refresh reads (warehouse byte estimate).",
+    # quality agent
+    "quality.backtest.precision": "Share of the agent's alerts that match an injected incident (backtest).",
+    "quality.backtest.recall": "Share of injected incidents the agent alerted on (backtest).",
+    "quality.backtest.false_alerts_per_week": "Alerts per week on 28 clean days with weekly seasonality.",
+    "quality.backtest.mttd_minutes": "Median minutes from an incident's start to its first alert.",
+    "quality.backtest.seed_rule.*": "The same backtest figure for the 14-day-mean |z| > 2 rule.",
+    "quality.backtest.*": "Backtest detail figure.",
+    "quality.run.seconds": "One agent run over every table with a 2.84 M-event day in raw.",
+    "quality.*": "Quality agent figure.",
+    # SQL reviewer
+    "sql_review.seconds.p50": "Median review time per SQL model of this repository.",
+    "sql_review.partition_fix.bytes_ratio": "Bytes saved by the partition-filter fix on raw.user_events (share).",
+    "sql_review.savings.bytes_ratio": "Bytes saved over the seeded set of costly queries (share).",
+    "sql_review.*": "SQL reviewer figure.",
+    # reliability
+    "reliability.slowloris.healthz_p99_ms": "/healthz p99 with 200 stalled uploads open.",
+    "reliability.soak.lost": "Acknowledged events missing from raw after a 10-minute 10x-peak soak.",
+    "reliability.soak.rss_growth_mib": "Worker RSS growth over the soak, after warm-up.",
+    "reliability.*": "Reliability benchmark detail figure.",
+    "ingest.telemetry.*": "Ingest latency with telemetry on/off, same run.",
 }
 
 
