@@ -86,7 +86,7 @@ locals {
       runbook  = "dead-letters"
       query    = "sum(increase(pubsub_googleapis_com:topic_send_message_operation_count{monitored_resource=\"pubsub_topic\",topic_id=~\"${local.dead_letter_topics}\"}[15m])) > 0 or sum by (subscription, error_type) (increase(workload_googleapis_com:cdc_dead_letter_total[15m])) > 0"
     }
-    data-quality-check-failed = {
+    quality-check-failing = {
       severity = "WARNING"
       duration = "0s"
       doc      = "A data-quality check fails (data_quality_check_status 2 = fail, 3 = error). The quality agent posts the incident and its report to Slack; details in monitoring.data_quality_checks (docs/quality.md: Runbook)."

@@ -52,7 +52,7 @@ EXPECTED_KIND = {
     "gauge": ("GAUGE", {"INT64", "DOUBLE"}),
     "observable_gauge": ("GAUGE", {"INT64", "DOUBLE"}),
 }
-RECORDED_OWNERS = {"ingest", "etl", "cdc_flush"}
+RECORDED_OWNERS = {"ingest", "etl", "cdc_flush", "quality agent"}
 PENDING_OWNERS = {"quality agent": "edp.quality", "sql review": "edp.sqlreview"}
 QUERIES = terraform_queries() + dashboard_queries()
 

@@ -17,7 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edp.settings import Settings
@@ -122,16 +123,31 @@ class SlackNotifier:
         client = self._clients.get(message.severity) or next(iter(self._clients.values()), None)
         if client is None:
             return False
+        sent = _sent_counter()
+        labels = {
+            "channel": message.severity if message.severity in self._clients else "fallback",
+            "severity": message.severity,
+        }
         try:
             response = client.send(text=fit(message.text, SECTION_MAX), blocks=message.blocks)
         except OSError as exc:  # URLError, refused, reset, timeout: Slack not reached at all
+            sent.add(1, {**labels, "result": "unreachable"})
             raise TransientError(f"Slack webhook unreachable: {exc}") from exc
+        sent.add(1, {**labels, "result": "ok" if response.status_code == 200 else "refused"})
         if response.status_code == 200:
             return True
         detail = f"Slack webhook answered {response.status_code}: {response.body[:200]}"
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(detail)
         raise ConfigError(detail)
+
+
+@cache
+def _sent_counter() -> Any:
+    from edp.observability.catalogue import instrument
+    from edp.observability.metrics import get_meter
+
+    return instrument(get_meter("edp.alerting.slack"), "slack_notifications_sent_total")
 
 
 def notifier_from_settings(settings: Settings) -> SlackNotifier:

@@ -109,8 +109,8 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("cdc_flush_duration_seconds", "histogram", "s", "", "cdc_flush",
        "Duration of one flush (warehouse write + ack)."),
     # --- quality agent --------------------------------------------------------------------------
-    _m("data_quality_check_status", "gauge", "1", "table check", "quality agent",
-       "Result of the last run of a data-quality check: 1 passed, 0 failed."),
+    _m("data_quality_check_status", "gauge", "1", "table check check_name", "quality agent",
+       "Result of the last run of a data-quality check: 0 pass, 1 warn, 2 fail, 3 error."),
     _m("data_null_rate", "gauge", "1", "table column", "quality agent",
        "Null rate of a key column in the last checked window (fails above 5 %)."),
     _m("data_volume_zscore", "gauge", "1", "table", "quality agent",

@@ -14,6 +14,8 @@ local stand-in the tests run).
 from __future__ import annotations
 
 import logging
+import time
+from functools import cache
 from typing import Any
 
 from edp.quality.analyst import rule_based_report
@@ -95,10 +97,28 @@ def write_report(
     evidence: Evidence, settings: Settings, credentials: Any | None = None
 ) -> IncidentReport:
     """Gemini's report when configured and it answers; else the offline analyst's."""
+    calls, latency = _llm_instruments()
+    model = settings.quality_llm_model
     if settings.quality_llm != "vertex":
+        calls.add(1, {"model": model, "result": "offline"})
         return rule_based_report(evidence, "Vertex AI not configured")
+    started = time.perf_counter()
     try:
-        return gemini_report(evidence, settings, credentials)
+        report = gemini_report(evidence, settings, credentials)
+        calls.add(1, {"model": model, "result": "ok"})
+        return report
     except ReportUnavailableError as exc:
+        calls.add(1, {"model": model, "result": "error"})
         log.warning("quality: Gemini report unavailable, offline analyst used: %s", exc)
         return rule_based_report(evidence, f"Gemini unavailable: {exc}")
+    finally:
+        latency.record(time.perf_counter() - started, {"model": model})
+
+
+@cache
+def _llm_instruments() -> tuple[Any, Any]:
+    from edp.observability.catalogue import instrument
+    from edp.observability.metrics import get_meter
+
+    meter = get_meter("edp.quality.gemini")
+    return instrument(meter, "llm_calls_total"), instrument(meter, "llm_call_latency_seconds")

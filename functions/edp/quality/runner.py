@@ -105,17 +105,15 @@ def record_metrics(results: Sequence[CheckResult]) -> None:
     """``data_quality_check_status`` (0 ok, 1 warn, 2 fail, 3 error) per table and check,
     ``data_null_rate`` per table and column, ``data_volume_zscore`` and
     ``data_freshness_minutes`` per table."""
+    from edp.observability.catalogue import instrument
     from edp.observability.metrics import get_meter
 
     meter = get_meter("edp.quality")
-    status = meter.create_gauge(
-        "data_quality_check_status", description="0 pass, 1 warn, 2 fail, 3 error."
-    )
-    null_rate = meter.create_gauge("data_null_rate", description="Share of NULLs in a key column.")
-    zscore = meter.create_gauge("data_volume_zscore", description="Volume anomaly score.")
-    freshness = meter.create_gauge(
-        "data_freshness_minutes", description="Minutes since the newest row was written."
-    )
+    # declared once (name, unit, labels, meaning) in edp.observability.catalogue
+    status = instrument(meter, "data_quality_check_status")
+    null_rate = instrument(meter, "data_null_rate")
+    zscore = instrument(meter, "data_volume_zscore")
+    freshness = instrument(meter, "data_freshness_minutes")
     for r in results:
         labels = {"table": r.table_ref, "check": r.check_type}
         status.set(STATUS_CODE[r.status], {**labels, "check_name": r.check_name})
