@@ -12,7 +12,7 @@ model writes remain (``raw.*``). Chained kinds combine as along one query (see
 Example:
     >>> lineage = model_lineage("mart.product_performance")
     >>> sorted(f.field for f in lineage.columns["revenue"])
-    ['event_type', 'items.price', 'items.quantity']
+    ['items.price', 'items.quantity']
     >>> sorted(f"{f.table}.{f.field}" for f in to_raw("mart.product_performance", "item_id"))
     ['raw.user_events.items.item_id']
 """
