@@ -2,8 +2,8 @@
 
 ``functions/requirements.txt`` (what Cloud Run installs) holds ranges, so it is first resolved
 to exact pins with ``uv pip compile`` (the same resolution the deploy makes today), then audited
-with ``pip-audit --no-deps --disable-pip`` against the PyPI advisory API, and against OSV when
-PyPI's answers are missing.
+with ``pip-audit --no-deps --disable-pip`` against the PyPI advisory API (the registry is the
+one outside service this platform's machines reach).
 
 The audit never passes silently: pip-audit exits 0 with "No known vulnerabilities found" even
 when every package was *skipped* because the advisory service did not know it (a registry
@@ -111,12 +111,14 @@ def _audit(lock: Path, service: str, out: Path) -> dict[str, Any] | None:
 
 
 def main(requirements: Path = REQUIREMENTS) -> int:
-    """Resolve, audit (PyPI, then OSV for what PyPI skipped), print the verdict."""
+    """Resolve, audit against PyPI's advisory API, print the verdict."""
     with tempfile.TemporaryDirectory() as tmp:
         lock = Path(tmp) / "requirements.lock"
         _compile(requirements, lock)
         best = Verdict()
-        for service in ("pypi", "osv"):
+        # PyPI's own advisory API only: the package registry is the one outside service CI
+        # and developers' machines may reach (OSV is another host).
+        for service in ("pypi",):
             report = _audit(lock, service, Path(tmp) / f"{service}.json")
             if report is None:
                 continue
@@ -126,7 +128,7 @@ def main(requirements: Path = REQUIREMENTS) -> int:
             if found.code != NOT_AUDITED:
                 break
         if not best.audited and not best.skipped:
-            best.skipped["*"] = "no advisory service reachable (PyPI JSON API, api.osv.dev)"
+            best.skipped["*"] = "no advisory service reachable (PyPI JSON API)"
     print(best.summary())
     return best.code
 
