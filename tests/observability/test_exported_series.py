@@ -20,7 +20,6 @@ instance (https://cloud.google.com/stackdriver/docs/managed-prometheus/setup-man
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 
 import pytest
@@ -53,7 +52,6 @@ EXPECTED_KIND = {
     "observable_gauge": ("GAUGE", {"INT64", "DOUBLE"}),
 }
 RECORDED_OWNERS = {"ingest", "etl", "cdc_flush", "quality agent"}
-PENDING_OWNERS = {"quality agent": "edp.quality", "sql review": "edp.sqlreview"}
 QUERIES = terraform_queries() + dashboard_queries()
 
 
@@ -112,10 +110,6 @@ def _declared(name: str) -> MetricSpec | None:
         return None
 
 
-class _Pending(Exception):
-    """The metric's owner is not part of this build (its code path cannot be recorded)."""
-
-
 def _labels_of(recorded: Recorded, selector: Selector) -> set[str]:
     """Labels a selector may match or group on; fails if it reads nothing that is written."""
     prefix, _, name = selector.name.rpartition(":")
@@ -130,11 +124,6 @@ def _labels_of(recorded: Recorded, selector: Selector) -> set[str]:
     assert spec.is_histogram == bool(suffix), (
         f"{selector.name}: histograms are read as _bucket/_count/_sum, other kinds by name"
     )
-    if (
-        spec.owner in PENDING_OWNERS
-        and importlib.util.find_spec(PENDING_OWNERS[spec.owner]) is None
-    ):
-        raise _Pending(f"{spec.name}: its owner ({spec.owner}) is not part of this build")
     assert spec.owner in RECORDED_OWNERS, f"{selector.name}: {spec.owner} is not deployed"
     le = {"le"} if suffix == "_bucket" else set()
     if not prefix:  # the collector's /metrics through Managed Service for Prometheus
@@ -150,21 +139,14 @@ def _labels_of(recorded: Recorded, selector: Selector) -> set[str]:
 def test_queries_read_written_series_and_labels(recorded: Recorded, query: Query) -> None:
     selectors = query.selectors()
     assert selectors, f"no metric read by {query.text}"
-    pending: list[str] = []
     checks = [(set(s.matchers), s) for s in selectors]
     for labels, expression in query.groupings():
         checks += [(set(labels), s) for s in Query(query.source, expression).selectors()]
     for wanted, selector in checks:
-        try:
-            available = _labels_of(recorded, selector)
-        except _Pending as exc:
-            pending.append(str(exc))
-            continue
+        available = _labels_of(recorded, selector)
         if available:
             missing = wanted - available
             assert not missing, f"{selector.name} has no label {sorted(missing)}"
-    if pending:  # everything else in the query was checked above
-        pytest.skip("; ".join(sorted(set(pending))))
 
 
 def test_dashboards_filters_name_written_metrics(recorded: Recorded) -> None:
