@@ -35,7 +35,11 @@ DROP = "<drop>"
 
 # No newlines: Python's `$` matches before a trailing newline, pydantic-core's does not, and
 # that (pydantic being stricter) is fine.
-text = st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=4)
+# No lone surrogates either: a request body is decoded by orjson, which refuses them ("no low
+# surrogate in string"), so no model ever sees one (a fresh CI run drew '\ud800').
+text = st.text(
+    alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=4
+)
 values = st.one_of(
     st.none(),
     st.just(DROP),
