@@ -414,7 +414,7 @@ class IngestService:
             if not authenticated:
                 self._authenticate_body(route, req, body)
             shaped = self._shape(route, body, req, received_at)
-            shaped = replace(shaped, network=client_network(dict(req.headers), req.remote_addr))
+            shaped = replace(shaped, network=client_network(req.headers, req.remote_addr))
             count = len(shaped.events)
             if count == 0:
                 raise _Refused(400, "format_error", "no events in the request")

@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +160,26 @@ def _bounded_raw(value: object) -> tuple[str, bool]:
     truncated = len(data) > RAW_AUDIT_BYTES
     text = data[:RAW_AUDIT_BYTES].decode("utf-8", "backslashreplace")
     return text, truncated
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``.
+
+    The same 122 random bits from ``os.urandom`` with the version and RFC 9562 variant bits
+    set, formatted directly: a third of the time of building a ``uuid.UUID`` and printing it,
+    once per event that arrives without an id.
+
+    Example:
+        >>> import uuid
+        >>> parsed = uuid.UUID(new_event_id())
+        >>> parsed.version, parsed.variant == uuid.RFC_4122
+        (4, True)
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant 10xx
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _ID_FIELDS: Final = ("user_id", "anonymous_id", "session_id")
@@ -316,7 +336,7 @@ class IngestCore:
             has_client_time = True
         event = self.validator(native)
         if not event.get("event_id"):
-            event["event_id"] = str(uuid.uuid4())
+            event["event_id"] = new_event_id()
         client_ts = _parse_ts(event.get("client_timestamp")) if has_client_time else None
         sent_at = _parse_ts(event.get("sent_at"))
         event["event_timestamp"], trusted = event_time(received_at, sent_at, client_ts, self.policy)

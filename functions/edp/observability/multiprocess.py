@@ -44,9 +44,15 @@ class Counter:
         self._c = prometheus_client.Counter(
             counter_name(name), spec.meaning, spec.labels, registry=None
         )
+        # labels() validates and locks on every call; a series' child is reused instead
+        # (a handful of label combinations per worker, a dozen µs saved per add).
+        self._children: dict[tuple[str, ...], Any] = {}
 
     def add(self, amount: int, labels: tuple[str, ...]) -> None:
-        self._c.labels(*labels).inc(amount)
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._c.labels(*labels)
+        child.inc(amount)
 
 
 class Histogram:
@@ -59,9 +65,15 @@ class Histogram:
         self._h = prometheus_client.Histogram(
             name, spec.meaning, spec.labels, registry=None, buckets=buckets
         )
+        self._labels = spec.labels
+        self._children: dict[tuple[str, ...], Any] = {}
 
     def record(self, value: float, attributes: Mapping[str, Any]) -> None:
-        self._h.labels(**attributes).observe(value)
+        key = tuple(str(attributes[name]) for name in self._labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._h.labels(*key)
+        child.observe(value)
 
 
 def exposition() -> bytes:
