@@ -1,8 +1,8 @@
-"""The bytes-level depth of a JSON text equals the depth of the value it parses to.
+"""The depth guard of request JSON: exact at the limit, whatever the strings contain.
 
-The reference is the parsed value itself, walked node by node (``_value_depth`` below, written
-from RFC 8259's grammar: an array or object is one level deeper than its container; a scalar
-adds none), so the text scan is checked against what the JSON means, not against itself.
+The reference is RFC 8259's grammar written as a recursion (``_value_depth`` below: an array
+or object is one level deeper than its container; a scalar adds none), not the iterative walk
+under test, and every case goes through the real parser from the bytes a client sends.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edp.http.reader import TooDeepError, parse_json, text_depth
+from edp.http.reader import TooDeepError, json_depth_exceeds, parse_json
 
 
 def _value_depth(value: object) -> int:
@@ -39,17 +39,26 @@ _json = st.recursive(
 
 @settings(max_examples=400, deadline=None)
 @given(_json, st.booleans())
-def test_text_depth_equals_the_parsed_value_depth(value: object, pretty: bool) -> None:
+def test_the_guard_refuses_exactly_past_the_depth(value: object, pretty: bool) -> None:
     # orjson's compact form and the stdlib's indented one (whitespace between tokens)
     raw = json.dumps(value, indent=2).encode() if pretty else orjson.dumps(value)
-    assert text_depth(raw) == _value_depth(orjson.loads(raw))
+    depth = _value_depth(orjson.loads(raw))
+    for limit in (d for d in (depth - 1, depth, depth + 1) if d >= 0):
+        assert json_depth_exceeds(orjson.loads(raw), limit) is (depth > limit)
+        if depth > limit:
+            with pytest.raises(TooDeepError):
+                parse_json(raw, max_depth=limit)
+        else:
+            assert parse_json(raw, max_depth=limit) == orjson.loads(raw)
 
 
-def test_escaped_quotes_and_backslashes_do_not_end_a_string_early() -> None:
+def test_brackets_inside_strings_are_not_structure() -> None:
     # by hand: the only structure is the outer object and one array -> depth 2
     raw = rb'{"k\\": ["\"[[[", "\\\\", "\\\"{"]}'
     assert orjson.loads(raw) == {"k\\": ['"[[[', "\\\\", '\\"{']}
-    assert text_depth(raw) == 2
+    assert parse_json(raw, max_depth=2) == orjson.loads(raw)
+    with pytest.raises(TooDeepError):
+        parse_json(raw, max_depth=1)
 
 
 @pytest.mark.parametrize(("depth", "refused"), [(64, False), (65, True)])
