@@ -33,7 +33,7 @@ locals {
     # quality_check asks Gemini on Vertex AI for incident reports (generateContent).
     "roles/aiplatform.user"                     = [local.sa.quality]
     "roles/monitoring.viewer"                   = [local.sa["gke-nodes"]]
-    "roles/cloudtrace.agent"                    = [local.sa.ingest, local.sa["cdc-flush"], local.sa.etl]
+    "roles/cloudtrace.agent"                    = [local.sa.ingest, local.sa.collector, local.sa["cdc-flush"], local.sa.etl]
     "roles/stackdriver.resourceMetadata.writer" = [local.sa["gke-nodes"]]
     "roles/cloudsql.client"                     = [local.sa.debezium]
   }

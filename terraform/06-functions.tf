@@ -32,9 +32,12 @@ locals {
       entry_point = "ingest"
       description = "HTTPS event ingest (native + Segment-compatible API); publishes to Pub/Sub."
       sa          = "ingest"
-      env         = { EDP_CORS_ORIGINS = join(",", var.cors_origins) }
-      secrets     = { EDP_WRITE_KEYS = google_secret_manager_secret.secret["ingest-write-keys"].secret_id }
-      ingress     = "ALLOW_ALL"
+      env = {
+        EDP_CORS_ORIGINS        = join(",", var.cors_origins)
+        EDP_TRACES_SAMPLE_RATIO = tostring(var.ingest_trace_sample_ratio)
+      }
+      secrets = { EDP_WRITE_KEYS = google_secret_manager_secret.secret["ingest-write-keys"].secret_id }
+      ingress = "ALLOW_ALL"
       # Public on purpose: apps call it directly; the write key is checked in the app.
       iam = { "roles/run.invoker" = ["allUsers"] }
     }

@@ -419,6 +419,16 @@ class Settings(BaseSettings):
     traces_exporter: Literal["none", "console", "file", "cloud_trace"] = Field(
         "none", description="Where OpenTelemetry spans go (file: one JSON span per line)."
     )
+    traces_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of new traces recorded (a trace started here without a sampled parent); "
+            "downstream hops follow the parent's decision, so a trace is whole or absent. The "
+            "traceparent travels with every event either way."
+        ),
+    )
     traces_api_endpoint: str | None = Field(
         None,
         description="Loopback host:port of a plaintext gRPC stand-in of the Cloud Trace API "

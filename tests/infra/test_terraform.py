@@ -333,6 +333,8 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("collector", "roles/pubsub.publisher", "topic:events-bad"),
     ("collector", "roles/secretmanager.secretAccessor", "secret:ingest-write-keys"),
     ("collector", "roles/monitoring.metricWriter", "project"),
+    # the collector now traces like the ingest function (EDP_TRACES_EXPORTER in its config map)
+    ("collector", "roles/cloudtrace.agent", "project"),
     # cdc_flush: pull the CDC subscriptions, park poison messages, write raw.cdc_*.
     *{
         ("cdc-flush", role, f"subscription:cdc-flush:{t}")

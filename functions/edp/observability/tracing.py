@@ -10,6 +10,11 @@ the warehouse write is a child of the batch span. Where spans go is a setting:
 * ``console`` / ``file`` (``EDP_TRACES_FILE``, one JSON span per line): local development;
 * ``cloud_trace``: Cloud Trace in GCP (``opentelemetry-exporter-gcp-trace``, batched).
 
+``EDP_TRACES_SAMPLE_RATIO`` (default 1) is the share of *new* traces recorded. Only ingest, the
+high-rate root, is deployed with less (Terraform's ``ingest_trace_sample_ratio``: every span costs
+CPU on the request path and Cloud Trace bills per span); the traceparent still travels with every
+event, and the consumers (ratio 1) record every batch, so a sampled event is followed end to end.
+
 Example:
     >>> attributes = {"event_count": "1"}
     >>> inject(attributes)  # tracing off: nothing is added
@@ -59,7 +64,10 @@ def _exporter(settings: Settings) -> tuple[Any, bool]:
         path = settings.traces_file or settings.state_dir / "traces.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         out = path.open("a", encoding="utf-8", buffering=1)  # line-buffered: one span per write
-        return ConsoleSpanExporter(out=out, formatter=_json_line), False
+        # Batched like Cloud Trace's exporter, which it stands in for: formatting a span as JSON
+        # on the request thread cost ~0.5 ms (ingest measured 1.55 ms CPU per request against
+        # 0.40 without tracing); readers call flush_traces() first.
+        return ConsoleSpanExporter(out=out, formatter=_json_line), True
     return ConsoleSpanExporter(), False
 
 
@@ -83,12 +91,15 @@ def _json_line(span: Any) -> str:
 def _build() -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     from edp.observability.metrics import process_resource
 
     settings = get_settings()
     exporter, batched = _exporter(settings)
-    provider = TracerProvider(resource=process_resource(settings))
+    # A root span is recorded by trace id at the configured ratio; a child follows its parent.
+    sampler = ParentBased(TraceIdRatioBased(settings.traces_sample_ratio))
+    provider = TracerProvider(resource=process_resource(settings), sampler=sampler)
     processor = BatchSpanProcessor(exporter) if batched else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
     return provider

@@ -24,7 +24,8 @@ Phases:
    ``ingest.batch.cpu_us_per_event`` = the server's CPU time / events accepted.
 
 3. **telemetry overhead**: the same single-event load against the app with telemetry on (as
-   deployed) and against a second instance with ``EDP_METRICS_EXPORTER=none``, alternating
+   deployed: Prometheus metrics, and traces at the deployed sampling ratio, batched to a file in
+   place of Cloud Trace) and against a second instance with metrics and traces off, alternating
    off/on/off/on in slices so drift in machine load falls on both;
    ``ingest.telemetry.overhead_ratio`` = P99 on / P99 off.
 
@@ -62,6 +63,9 @@ EVENTS_SUB = "bench-events-count"
 BAD_SUB = "bench-bad-count"
 WORKERS = 2
 THREADS = 8
+#: The ingest trace sampling ratio as deployed (Terraform's ``ingest_trace_sample_ratio`` default
+#: and the collector's config map; tests/infra/test_trace_sampling.py keeps them equal).
+DEPLOYED_TRACE_SAMPLE_RATIO = 0.1
 
 
 def _env_float(name: str, default: float) -> float:
@@ -121,7 +125,7 @@ class _Stack:
     port: int
     bare_port: int
     env: dict[str, str]
-    off_port: int  # the same app with telemetry off (EDP_METRICS_EXPORTER=none)
+    off_port: int  # the same app with telemetry off (metrics and traces: none)
     server_pgid: int = 0  # process group of the ingest app's gunicorn (for its CPU time)
     bare_pgid: int = 0  # and of the bare endpoint's
 
@@ -203,11 +207,16 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             "EDP_WRITE_KEYS": WRITE_KEY,
             "EDP_ENVIRONMENT": "local",
             "EDP_METRICS_EXPORTER": "prometheus",
+            # Traced as deployed: the deployed sampling ratio, spans batched to a file in place
+            # of Cloud Trace's (batched) exporter.
+            "EDP_TRACES_EXPORTER": "file",
+            "EDP_TRACES_FILE": str(workdir / "traces.jsonl"),
+            "EDP_TRACES_SAMPLE_RATIO": str(DEPLOYED_TRACE_SAMPLE_RATIO),
         }
         port, bare_port, off_port = free_port(), free_port(), free_port()
         server = _gunicorn("ingest", port, "edp.ingest.wsgi:app", env, workdir / "ingest.log")
         procs.append(server)
-        off_env = {**env, "EDP_METRICS_EXPORTER": "none"}
+        off_env = {**env, "EDP_METRICS_EXPORTER": "none", "EDP_TRACES_EXPORTER": "none"}
         off_log = workdir / "ingest-off.log"
         procs.append(_gunicorn("ingest-off", off_port, "edp.ingest.wsgi:app", off_env, off_log))
         bare_src = Path(__file__).with_name("_ingest_bare.py")

@@ -1,0 +1,79 @@
+"""Trace sampling: a share of new traces is recorded, and a hop follows the traceparent it got.
+
+Expected values by hand: W3C Trace Context's ``trace-flags`` byte ``01`` means sampled, ``00``
+not (https://www.w3.org/TR/trace-context/#trace-flags); OpenTelemetry's ParentBased sampler
+follows that flag for a child, and TraceIdRatioBased records a root when its trace id falls in
+the lowest ``ratio`` share of the id space, so over 4,000 random roots at 0.25 the recorded
+count is binomial (mean 1,000, sd 27): 850-1,150 is beyond 5 sd either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from edp.observability import tracing
+from edp.settings import get_settings
+
+SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+NOT_SAMPLED = "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203332-00"
+
+
+@pytest.fixture
+def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "spans.jsonl"
+    monkeypatch.setenv("EDP_TRACES_EXPORTER", "file")
+    monkeypatch.setenv("EDP_TRACES_FILE", str(path))
+    monkeypatch.setenv("EDP_TRACES_SAMPLE_RATIO", "0.25")
+    get_settings.cache_clear()
+    tracing.reset_for_tests()
+    yield path
+    tracing.reset_for_tests()
+    get_settings.cache_clear()
+
+
+def _names(path: Path) -> list[str]:
+    tracing.flush_traces()
+    if not path.exists():
+        return []
+    return [json.loads(line)["name"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_quarter_of_new_traces_are_recorded(traced: Path) -> None:
+    tracer = tracing.get_tracer("test")
+    for _ in range(4000):
+        with tracer.start_as_current_span("root"):
+            pass
+    assert 850 <= _names(traced).count("root") <= 1150
+
+
+def test_a_hop_follows_the_sampled_flag_it_received(traced: Path) -> None:
+    tracer = tracing.get_tracer("test")
+    for name, parent in (("under-sampled", SAMPLED), ("under-unsampled", NOT_SAMPLED)):
+        ctx = TraceContextTextMapPropagator().extract({"traceparent": parent})
+        token = otel_context.attach(ctx)
+        try:
+            for _ in range(50):
+                with tracer.start_as_current_span(name):
+                    pass
+        finally:
+            otel_context.detach(token)
+    names = _names(traced)
+    assert names.count("under-sampled") == 50
+    assert names.count("under-unsampled") == 0
+
+
+def test_the_traceparent_travels_even_when_not_recorded(traced: Path) -> None:
+    tracer = tracing.get_tracer("test")
+    sampled_bits = set()
+    for _ in range(400):
+        with tracer.start_as_current_span("publish"):
+            carried = tracing.inject({})
+            # the low bit of trace-flags is "sampled" (level 2 adds 0x02, "random trace id")
+            sampled_bits.add(int(carried["traceparent"][-2:], 16) & 0x01)
+    assert sampled_bits == {0, 1}  # every message carries one, recorded or not
