@@ -6,11 +6,11 @@
 locals {
   secrets = {
     ingest-write-keys    = { description = "Comma-separated ingest write keys (EDP_WRITE_KEYS).", readers = [local.sa.ingest, local.sa.collector] }
-    slack-webhook-url    = { description = "Slack incoming webhook of the alert channel.", readers = [local.sa["sql-review"]] }
     debezium-db-password = { description = "Password of the Debezium replication user on Cloud SQL.", readers = [local.sa.debezium] }
-    # The data-quality agent's incident messages, one webhook (channel) per severity.
+    # One webhook (channel) per severity: the quality agent's incidents go to either, the SQL
+    # reviewer's daily cost report to the warning channel.
     slack-webhook-critical = { description = "Slack incoming webhook of the critical channel (EDP_SLACK_WEBHOOK_CRITICAL).", readers = [local.sa.quality] }
-    slack-webhook-warning  = { description = "Slack incoming webhook of the warning channel (EDP_SLACK_WEBHOOK_WARNING).", readers = [local.sa.quality] }
+    slack-webhook-warning  = { description = "Slack incoming webhook of the warning channel (EDP_SLACK_WEBHOOK_WARNING).", readers = [local.sa.quality, local.sa["sql-review"]] }
   }
 }
 

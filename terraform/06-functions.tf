@@ -68,7 +68,7 @@ locals {
         EDP_SQL_REVIEW_USD_PER_TIB = tostring(var.alerting.bigquery_usd_per_tib)
         EDP_SQL_REVIEW_TOP_JOBS    = tostring(var.sql_review.top_jobs)
       }
-      secrets = { EDP_SLACK_WEBHOOK_URL = google_secret_manager_secret.secret["slack-webhook-url"].secret_id }
+      secrets = { EDP_SLACK_WEBHOOK_WARNING = google_secret_manager_secret.secret["slack-webhook-warning"].secret_id }
       ingress = "ALLOW_INTERNAL_ONLY"
       iam     = { "roles/run.invoker" = [local.sa.scheduler] }
     }

@@ -251,7 +251,7 @@ variable "bootstrap_secrets" {
   type        = set(string)
   default     = []
   validation {
-    condition     = alltrue([for s in var.bootstrap_secrets : contains(["ingest-write-keys", "slack-webhook-url", "slack-webhook-critical", "slack-webhook-warning", "debezium-db-password"], s)])
+    condition     = alltrue([for s in var.bootstrap_secrets : contains(["ingest-write-keys", "slack-webhook-critical", "slack-webhook-warning", "debezium-db-password"], s)])
     error_message = "bootstrap_secrets entries must name secrets of 05-secrets.tf."
   }
 }

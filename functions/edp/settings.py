@@ -363,9 +363,6 @@ class Settings(BaseSettings):
     sql_review_mv_min_repeats: int = Field(
         3, ge=2, description="Repeats of one aggregate in a day before a materialized view pays."
     )
-    slack_webhook_url: SecretStr | None = Field(
-        None, description="Slack incoming webhook for reports (from Secret Manager in GCP)."
-    )
     query_log_path: Path | None = Field(
         None,
         description="Local JSON-lines query log the DuckDB warehouse appends to (the local "
@@ -388,7 +385,9 @@ class Settings(BaseSettings):
         None, description="Slack incoming webhook of the critical channel (Secret Manager)."
     )
     slack_webhook_warning: SecretStr | None = Field(
-        None, description="Slack incoming webhook of the warning channel (Secret Manager)."
+        None,
+        description="Slack incoming webhook of the warning channel (Secret Manager): quality "
+        "warnings and the SQL reviewer's daily cost report.",
     )
     quality_quiet_minutes: int = Field(
         120, ge=0, description="No repeat alert for an open incident within this unless it worsens."

@@ -16,7 +16,7 @@ def test_sql_review_function_entry() -> None:
     fn = _locals()["functions"]["sql_review"]
     assert fn["entry_point"] == '"sql_review"'
     assert fn["sa"] == '"sql-review"'
-    assert "slack-webhook-url" in fn["secrets"]["EDP_SLACK_WEBHOOK_URL"]
+    assert "slack-webhook-warning" in fn["secrets"]["EDP_SLACK_WEBHOOK_WARNING"]
     assert fn["iam"] == {'"roles/run.invoker"': ["${local.sa.scheduler}"]}
     assert "sql_review" in _variable_defaults()["functions"]
 

@@ -363,7 +363,7 @@ EXPECTED_GRANTS: set[tuple[str, str, str]] = {
     ("sql-review", "roles/bigquery.resourceViewer", "project"),
     ("sql-review", "roles/monitoring.metricWriter", "project"),
     ("sql-review", "roles/logging.logWriter", "project"),
-    ("sql-review", "roles/secretmanager.secretAccessor", "secret:slack-webhook-url"),
+    ("sql-review", "roles/secretmanager.secretAccessor", "secret:slack-webhook-warning"),
     ("scheduler", "roles/run.invoker", "function:sql_review"),
     # orchestration: the workflow calls etl; the scheduler starts the workflow and cdc_flush.
     ("workflows", "roles/run.invoker", "function:etl"),

@@ -128,7 +128,7 @@ def test_scheduled_mode_reviews_the_day_and_posts_to_slack(
             ("j4", aggregate, 2**30),
         ],
     )
-    client = _client(warehouse, query_log_path=log, slack_webhook_url=slack_capture.url)
+    client = _client(warehouse, query_log_path=log, slack_webhook_warning=slack_capture.url)
     answer = client.post("/", json={"mode": "scheduled", "day": "2026-12-05"})
     assert answer.status_code == 200
     body = answer.get_json()
@@ -146,7 +146,7 @@ def test_slack_refusal_is_reported(
     slack_capture.status = 404
     log = tmp_path / "log.jsonl"
     _log(log, [("j1", "SELECT event_id FROM raw.user_events", 2**30)])
-    client = _client(warehouse, query_log_path=log, slack_webhook_url=slack_capture.url)
+    client = _client(warehouse, query_log_path=log, slack_webhook_warning=slack_capture.url)
     answer = client.post("/", json={"mode": "scheduled", "day": "2026-12-05"})
     assert answer.status_code == 502
     assert "404" in answer.get_json()["reason"]

@@ -180,8 +180,9 @@ def create_app(
             wh.close()
         text, blocks = slack_message(report, pricing)
         posted = False
-        if settings_now.slack_webhook_url is not None:
-            post(settings_now.slack_webhook_url.get_secret_value(), text, blocks)
+        # the warning channel: a cost report is for reading today, not for waking anyone
+        if settings_now.slack_webhook_warning is not None:
+            post(settings_now.slack_webhook_warning.get_secret_value(), text, blocks)
             posted = True
         else:
             log.info("sql_review: no Slack webhook configured; report: %s", text)
