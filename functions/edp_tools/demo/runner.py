@@ -7,8 +7,9 @@ Phases (each timed and shown with a progress bar):
    fresh state folder, on free ports;
 2. **history**: ``history_days`` generated days loaded on the fast path (generator ->
    ``raw.user_events``), so the marts and retention have depth;
-3. **replay**: the next day replayed live over HTTP into the ``ingest`` function on a
-   compressed timeline (:mod:`edp_tools.demo.replay`) while the shop simulator writes orders,
+3. **replay**: once the stream loader pulls, the next day replayed live over HTTP into the
+   ``ingest`` function on a compressed timeline (:mod:`edp_tools.demo.replay`) that slows down
+   while the loader lags (:mod:`edp_tools.demo.pacing`), while the shop simulator writes orders,
    payments, shipments and stock into PostgreSQL; the stream loader and the CDC flusher run
    (:mod:`edp_tools.demo.workers`); the live panel shows the lag;
 4. **catch-up**: wait until every accepted event_id is in raw and the CDC slot has confirmed
