@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="DuckDB worker threads (default: one per core).",
         json_schema_extra=_LOCAL_ONLY,
     )
+    duckdb_checkpoint_threshold: str | None = Field(
+        None,
+        description="Write-ahead-log size at which a commit checkpoints the DuckDB file inline "
+        "(DuckDB's default: 16 MiB); larger keeps checkpoints off a continuous writer's commits.",
+        json_schema_extra=_LOCAL_ONLY,
+    )
     bigquery_location: str = Field(
         "asia-northeast3",
         description="BigQuery dataset location.",

@@ -116,6 +116,24 @@ def test_loss_accounting_balances(demo_run: DemoRun) -> None:
     assert acc["balances"] is True
 
 
+def test_report_states_the_replay_speed_and_client_latency(demo_run: DemoRun) -> None:
+    """Which way the replay kept up (on schedule, or paced by backpressure) is in the report,
+    with the effective speed-up consistent with the replay's wall time."""
+    figures = demo_run.figures
+    nominal = 86_400 / 12.0  # the small size's replay_seconds
+    assert figures["replay_speedup_nominal"] == pytest.approx(nominal)
+    assert figures["replay_speedup"] == pytest.approx(86_400 / figures["replay_s"])
+    assert 0 < figures["replay_speedup"] <= nominal * 1.05
+    assert figures["replay_paced_s"] >= 0
+    p50, p99 = figures["ingest_request_ms_p50_p99"]
+    assert 0 < p50 <= p99
+    summary = (demo_run.out / "summary.md").read_text()
+    assert "Replay speed: the day's 24 h in" in summary
+    assert ("on schedule" in summary) or ("paced to what the machine sustained" in summary)
+    assert "| replay speed-up |" in summary
+    assert "Replay speed: the day&#x27;s 24 h" in (demo_run.out / "index.html").read_text()
+
+
 def test_report_figures_match_the_warehouse_left_behind(demo_run: DemoRun) -> None:
     """The report's counts are the warehouse's: recount them independently."""
     figures = demo_run.figures

@@ -13,7 +13,13 @@ from edp_tools.demo.replay import MALFORMATIONS, malform, plan_requests, refused
 
 
 @pytest.mark.parametrize(
-    "name", ["edp_tools.demo.config", "edp_tools.demo.replay", "edp_tools.demo.collect"]
+    "name",
+    [
+        "edp_tools.demo.config",
+        "edp_tools.demo.replay",
+        "edp_tools.demo.collect",
+        "edp_tools.demo.pacing",
+    ],
 )
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), verbose=False)

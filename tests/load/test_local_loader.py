@@ -163,6 +163,36 @@ def test_stop_flushes_and_acks_what_was_pulled(warehouse: Warehouse, channel: Ch
     assert sorted(ids) == sorted(traffic.valid_ids)
 
 
+def test_ready_is_set_once_every_worker_pulls_and_events_then_load(
+    warehouse: Warehouse, channel: Channel
+) -> None:
+    """The demo starts its replay clock on ``ready``: by then every worker pulls, so the first
+    events published load promptly (and a second run clears the flag until its own start)."""
+    loader = _loader(warehouse, channel)
+    assert not loader.ready.is_set()
+    stop = threading.Event()
+    runner = threading.Thread(target=loader.run, args=(stop,))
+    runner.start()
+    try:
+        assert loader.ready.wait(60), "the loader never reported its workers ready"
+        traffic = make_traffic(200, seed=17)
+        published = time.monotonic()
+        channel.publish(traffic.messages)
+        while loader.stats.rows_loaded < len(traffic.valid_ids):
+            assert time.monotonic() - published < 30, "published events did not load"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(30)
+    assert not runner.is_alive()
+    assert sorted(_raw_ids(warehouse)) == sorted(traffic.valid_ids)
+
+    again = threading.Event()
+    again.set()  # stopped before it starts: run() clears ready, and never reaches it
+    loader.run(again)
+    assert not loader.ready.is_set()
+
+
 def test_on_commit_sees_durable_rows_before_the_ack(warehouse: Warehouse, channel: Channel) -> None:
     traffic = make_traffic(50, seed=14)
     seen: list[int] = []

@@ -241,3 +241,29 @@ def test_scripts_report_estimated_bytes_queries_do_not_by_default() -> None:
     with _wh(estimate_bytes="always") as wh:
         wh.insert_rows(EVENTS, [event(0)])
         assert wh.query(f"SELECT n FROM {EVENTS}").bytes_processed == 8
+
+
+@pytest.mark.parametrize(("threshold", "checkpointed"), [("1KB", True), ("1GB", False)])
+def test_checkpoint_threshold_decides_whether_a_commit_checkpoints(
+    tmp_path: Path, threshold: str, checkpointed: bool
+) -> None:
+    """A commit that takes the write-ahead log past the threshold checkpoints inline (the WAL
+    is folded into the file); above it, the WAL keeps the rows until the handle closes."""
+    path = tmp_path / "w.duckdb"
+    settings = Settings(_env_file=None, duckdb_checkpoint_threshold=threshold)
+    warehouse = DuckDBWarehouse(path, catalog=CATALOG, settings=settings)
+    warehouse.create_tables()
+    warehouse.close()  # the tables are checkpointed: the WAL starts empty
+    warehouse = DuckDBWarehouse(path, catalog=CATALOG, settings=settings)
+    try:
+        warehouse.insert_rows(EVENTS, [event(i) for i in range(200)])
+        wal = Path(f"{path}.wal")
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+        assert (wal_bytes == 0) is checkpointed, wal_bytes
+    finally:
+        warehouse.close()
+    reopened = DuckDBWarehouse(path, catalog=CATALOG, settings=settings, read_only=True)
+    try:
+        assert reopened.query(f"SELECT COUNT(*) AS n FROM {EVENTS}").scalar() == 200
+    finally:
+        reopened.close()

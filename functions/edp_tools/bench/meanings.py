@@ -66,6 +66,9 @@ MEANINGS: dict[str, str] = {
     "demo.events_sent": "Events the demo replayed over HTTP.",
     "demo.freshness_p99_ms": "p99 publish-to-raw freshness during the demo's replay.",
     "demo.cdc_lag_p99_ms": "p99 CDC commit-to-raw lag during the demo.",
+    "demo.ingest_p99_ms": "p99 of the demo replay's ingest requests, measured by the client.",
+    "demo.replay_speedup": "Compression the demo's replay really had (24 h / its wall seconds; "
+    "nominal 1,440x, lower when backpressure slowed its clock).",
     # warehouse, bus, local stack
     "warehouse.load_arrow.rows_per_s": "Arrow rows per second appended to a DuckDB file.",
     "warehouse.insert_rows.rows_per_s": "Python dict rows per second through insert_rows.",

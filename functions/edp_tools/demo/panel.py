@@ -33,6 +33,23 @@ class Phases:
         self.console.print(f"  [green]✓[/green] {name} ({self.seconds[name]:.1f} s)")
 
 
+@contextlib.contextmanager
+def _ctrl_c_stays_ctrl_c() -> Iterator[None]:
+    """DuckDB turns a SIGINT that lands during a query into ``RuntimeError('Query
+    interrupted')`` (or an ``InterruptException`` the warehouse wraps in an EdpError); the demo
+    must see Ctrl-C as Ctrl-C (clean stop, exit 130), neither a crash nor a swallowed error."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from exc
+        raise
+    except EdpError as exc:
+        if "interrupt" in type(exc.__cause__).__name__.lower():
+            raise KeyboardInterrupt from exc
+        raise
+
+
 def p50_p99(values: list[float], what: str) -> str:
     if not values:
         return f"no {what} in the last 10 s"
@@ -68,7 +85,7 @@ class LagPanel:
         if now - self._last_query >= 2.0:
             self._last_query = now
             since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)
-            with contextlib.suppress(EdpError):
+            with contextlib.suppress(EdpError), _ctrl_c_stays_ctrl_c():
                 fresh = recent_freshness_ms(wh, since, lo)
                 self.rows["stream freshness (10 s)"] = p50_p99(fresh, "rows loaded")
                 lag = [v for vs in cdc_lag_ms(wh, since).values() for v in vs]

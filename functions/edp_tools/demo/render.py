@@ -43,6 +43,20 @@ class RunFacts:
     components: list[str]
     in_process: list[str]
     notes: list[str] = field(default_factory=list)
+    #: how the replay's clock went (:meth:`edp_tools.demo.pacing.Pacer.describe`)
+    pacing: str = ""
+    #: wall seconds the replay's clock ran below its nominal speed (backpressure)
+    paced_seconds: float = 0.0
+
+    @property
+    def speedup_nominal(self) -> float:
+        """The planned compression: 24 h / the planned replay seconds."""
+        return 86_400.0 / self.replay_seconds_planned
+
+    @property
+    def speedup(self) -> float:
+        """The compression the replay had: 24 h / its wall seconds."""
+        return 86_400.0 / self.replay_seconds if self.replay_seconds > 0 else 0.0
 
 
 def _bins(values_ms: list[float], n: int = 40) -> tuple[list[float], list[int], float]:
@@ -433,6 +447,11 @@ def headline(data: ReportData, acc: Accounting, facts: RunFacts) -> list[tuple[s
         ("stream freshness p50 / p99", f"{_fmt_ms(f50)} / {_fmt_ms(f99)}"),
         ("CDC lag p50 / p99", f"{_fmt_ms(c50)} / {_fmt_ms(c99)}"),
         ("ingest request p50 / p99 (client)", f"{_fmt_ms(req50)} / {_fmt_ms(req99)}"),
+        (
+            "replay speed-up",
+            f"{facts.speedup:,.0f}x of {facts.speedup_nominal:,.0f}x"
+            + (f" (paced {facts.paced_seconds:.0f} s)" if facts.paced_seconds >= 1 else ""),
+        ),
         ("ETL workflow", f"{facts.etl_seconds:.1f} s"),
         ("demo total", f"{facts.total_seconds:.0f} s"),
         ("loss accounting", "balances" if acc.balances else "DOES NOT BALANCE"),
@@ -504,6 +523,7 @@ def render_html(
 <p>Size <b>{html.escape(facts.size)}</b> (scale {facts.scale:g}):
 {facts.history_days} days of history on the fast path, then {facts.live_day} replayed live over
 HTTP in {facts.replay_seconds:.0f} s, with the shop simulator writing PostgreSQL.
+{html.escape(facts.pacing)}
 Generated {generated_at:%Y-%m-%d %H:%M:%S} UTC. Every number below is read back from the
 warehouse or measured by this run.</p></header>
 <main>
@@ -529,6 +549,7 @@ def render_markdown(
         "Every figure is read back from the warehouse or measured by the run; the charts are "
         "in [index.html](index.html).",
         "",
+        *([facts.pacing, ""] if facts.pacing else []),
         "| figure | value |",
         "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in headline(data, acc, facts)],

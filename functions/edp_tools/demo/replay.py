@@ -3,7 +3,9 @@
 The day's events go out in arrival order, in requests of ``batch_size`` consecutive events (as
 SDKs flush), each request when its last event's original arrival time comes round on the
 compressed clock (24 h -> ``replay_seconds``). So the traffic keeps the day's shape (the 17x
-night-to-peak swing) at a higher rate.
+night-to-peak swing) at a higher rate. The clock is a :class:`~edp_tools.demo.pacing.Pacer`:
+given a view of what the loader has landed, it slows down while the pipeline lags behind what
+ingest acknowledged (backpressure), and the report states the speed-up the replay really had.
 
 Timestamps: ingest corrects clock skew with ``event_timestamp = received_at - (sent_at -
 client_timestamp)``. Replayed as generated, every event would land *now*; so each event's
@@ -43,6 +45,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from edp_tools.demo.pacing import Pacer
 from edp_tools.generator.sinks import client_events
 
 #: How the deliberately malformed events are broken (cycled through), with the refusal
@@ -134,6 +137,7 @@ class Replayer:
         concurrency: Requests in flight at most.
         bad_fraction: Share of events deliberately malformed.
         seed: Chooses the malformed events.
+        pacer: The replay's clock (default: the nominal schedule, no backpressure).
     """
 
     def __init__(
@@ -150,8 +154,10 @@ class Replayer:
         seed: int = 0,
         max_retries: int = 6,
         timeout_s: float = 15.0,
+        pacer: Pacer | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.pacer = pacer or Pacer()
         self.write_key = write_key
         self.concurrency = concurrency
         self.max_retries = max_retries
@@ -196,6 +202,7 @@ class Replayer:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=16)
         self.stats.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
+        self.pacer.start(self._t0)
         async with httpx.AsyncClient(
             base_url=self.url, headers=headers, timeout=self.timeout_s, limits=limits
         ) as client:
@@ -205,9 +212,9 @@ class Replayer:
             for at, idx in self.plan:
                 if self.stop_event.is_set():
                     break
-                wait = at - (time.monotonic() - self._t0)
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                # short sleeps: the pacer may slow the clock while we wait
+                while (wait := self.pacer.wall_wait(at, now=time.monotonic())) > 0:
+                    await asyncio.sleep(min(wait, self.pacer.tick_s))
                 await queue.put(idx)
             for _ in workers:
                 await queue.put(None)
@@ -260,9 +267,11 @@ class Replayer:
             s.requests += 1
             s.status_counts[status] += 1
             s.sent += n
-            s.sent_per_second[int(time.monotonic() - self._t0)] += n
+            now = time.monotonic()
+            s.sent_per_second[int(now - self._t0)] += n
             if _retryable(status):
                 s.unanswered += n
+                self.pacer.observe(0, elapsed_ms=elapsed_ms, now=now)
                 return
             s.request_ms.append(elapsed_ms)
             refused = refused_indexes(status, reply, n)
@@ -274,6 +283,7 @@ class Replayer:
                     s.accepted_ids.add(event_id)
             s.accepted += n - len(refused)
             s.refused += len(refused)
+            self.pacer.observe(n - len(refused), elapsed_ms=elapsed_ms, now=now)
 
     # --- progress -----------------------------------------------------------------------------
     def progress(self) -> tuple[int, int]:

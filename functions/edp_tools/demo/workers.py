@@ -46,8 +46,19 @@ class LoaderThread:
             self.error = exc
             log.exception("stream loader failed")
 
-    def start(self) -> LoaderThread:
+    def start(self, ready_timeout_s: float = 60.0) -> LoaderThread:
+        """Start, and return once every pull worker pulls: started later, the replay's first
+        seconds of events waited for the workers' imports (freshness of 4-8 s in the report)."""
         self._thread.start()
+        deadline = time.monotonic() + ready_timeout_s
+        while not self.loader.ready.wait(0.1):
+            if self.error is not None or not self._thread.is_alive():
+                break  # the orchestrator reports self.error
+            if time.monotonic() > deadline:
+                log.warning(
+                    "stream loader not ready after %.0f s; replaying anyway", ready_timeout_s
+                )
+                break
         return self
 
     @property
@@ -61,6 +72,13 @@ class LoaderThread:
     @property
     def dead_letters(self) -> int:
         return self.loader.stats.dead_letters
+
+    @property
+    def landed(self) -> int:
+        """Events the loader has dealt with: written, dropped as repeats or dead-lettered (what
+        the replay's pacer compares with ingest's acknowledgements)."""
+        stats = self.loader.stats
+        return stats.rows_loaded + stats.duplicates + stats.dead_letters
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()

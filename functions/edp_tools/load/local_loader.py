@@ -293,6 +293,9 @@ class LocalLoader:
         self.metrics = metrics or LoadMetrics()
         self.stats = LoaderStats()
         self._subscriber = subscriber
+        #: Set once every pull worker is up and pulling (after the dedup warm-up); a caller
+        #: that times what it publishes (the demo's replay) waits for it.
+        self.ready = threading.Event()
         self._events = EventIdDeduper(config.dedup_horizon_s)
         self._errors = EventIdDeduper(config.dedup_horizon_s)
         self._last_progress_log = 0.0
@@ -370,6 +373,7 @@ class LocalLoader:
             EdpError: a pull worker died (its log says why).
         """
         self.stats = LoaderStats()
+        self.ready.clear()
         self.warm_up()
         ctx = _worker_context()
         out: Any = ctx.Queue(maxsize=self.config.max_pending_batches)
@@ -396,6 +400,7 @@ class LocalLoader:
                     last_activity = time.monotonic()
                 if not announced and len(ready) == len(workers):
                     announced = True
+                    self.ready.set()
                     log.info(
                         "loader ready: pulling %s with %d workers",
                         self.config.subscription_path,

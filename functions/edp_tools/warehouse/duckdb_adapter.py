@@ -541,7 +541,9 @@ def _engine_config(settings: Settings) -> dict[str, Any]:
     """Bounded engine: a memory limit with spilling to a temp folder, and the thread count.
 
     DuckDB's default limit is 80 % of the machine, so one ETL run could take most of a laptop;
-    with a limit, big joins and sorts spill to disk instead.
+    with a limit, big joins and sorts spill to disk instead. A checkpoint threshold, when set,
+    replaces DuckDB's 16 MiB: the commit that crosses it checkpoints inline while holding the
+    writer lock, which stalled the demo's stream loader and CDC flusher for seconds.
     """
     config: dict[str, Any] = {
         "memory_limit": settings.duckdb_memory_limit,
@@ -549,6 +551,8 @@ def _engine_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
+    if settings.duckdb_checkpoint_threshold:
+        config["checkpoint_threshold"] = settings.duckdb_checkpoint_threshold
     return config
 
 
