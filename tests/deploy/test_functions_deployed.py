@@ -200,7 +200,9 @@ def test_sql_review_prices_a_query(
     with (
         BigQueryProxy(bq_endpoint) as proxy,
         serve(
-            "sql_review", bq=proxy.url, secrets={"slack-webhook-warning": "http://127.0.0.1:9/unused"}
+            "sql_review",
+            bq=proxy.url,
+            secrets={"slack-webhook-warning": "http://127.0.0.1:9/unused"},
         ) as url,
     ):
         response = httpx.post(f"{url}/", json={"sql": sql}, timeout=120)
