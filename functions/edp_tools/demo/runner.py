@@ -214,12 +214,8 @@ class DemoRunner:
                 seed=cfg.seed,
             )
 
-        loader = LoaderThread(self.wh, settings).start()
-        self._threads.append(loader)
-        flusher = CdcFlushThread(self.wh).start()
-        self._threads.append(flusher)
-        shop = ShopThread(shop_dsn, tps=cfg.size.shop_tps, seed=cfg.seed).start()
-        self._threads.append(shop)
+        loader, flusher = self._start_writers(settings)
+        shop = self._start_shop(shop_dsn)
         lo = dt.datetime.combine(cfg.live_day, dt.time(), dt.UTC) - dt.timedelta(days=1)
         replay_start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         with self.phase(f"replay {cfg.live_day} live over HTTP"):
@@ -291,6 +287,25 @@ class DemoRunner:
         return self._write(data, acc, result.facts)
 
     # --- phases -------------------------------------------------------------------------------
+    def _start_writers(self, settings: Any) -> tuple[Any, Any]:
+        """The stream loader and the CDC flusher (threads on the shared handle; ``--chaos``
+        runs them as processes, :mod:`edp_tools.demo.chaos`)."""
+        loader = LoaderThread(self.wh, settings).start()
+        self._threads.append(loader)
+        flusher = CdcFlushThread(self.wh).start()
+        self._threads.append(flusher)
+        return loader, flusher
+
+    def _start_shop(self, shop_dsn: str) -> Any:
+        """The shop simulator writing PostgreSQL during the replay."""
+        shop = ShopThread(shop_dsn, tps=self.cfg.size.shop_tps, seed=self.cfg.seed).start()
+        self._threads.append(shop)
+        return shop
+
+    def _stream_done(self, have: int, want: int) -> bool:
+        """Whether the stream load has caught up (every accepted event_id is in raw)."""
+        return have >= want
+
     def _progress(self) -> Progress:
         return Progress(
             TextColumn("    {task.description}"),
@@ -361,7 +376,7 @@ class DemoRunner:
                     raise DemoError(f"stream loader failed: {loader.error}")
                 have = live_distinct_count(self.wh, replay_start, lo)
                 progress.update(events, completed=have)
-                stream_done = have >= want
+                stream_done = self._stream_done(have, want)
                 if not cdc_done:
                     cdc_done = bool(
                         pg_lsn(
