@@ -35,7 +35,8 @@ from edp_tools.demo.chaos import FAULTS
 from edp_tools.local.postgres import PostgresCluster
 from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
 
-pytestmark = pytest.mark.slow
+# The module fixture runs the whole chaos demo (about 6-9 minutes on a busy 2-core machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @dataclass

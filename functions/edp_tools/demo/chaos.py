@@ -45,11 +45,11 @@ How each fault is recovered from, and why nothing should be lost:
     loader pulls continuously, so few are ever waiting, but whatever was is lost, and it is
     not hidden: it shows in ``lost`` (accepted events missing from raw).
 
-Recovery time of a fault = from its injection until the data path it broke moved data again:
-new rows in ``raw.user_events`` (loader), new changes in ``raw.cdc_*`` (flusher), the slot
-confirmed further and new changes in raw (reader), ingest accepting again and both raw paths
-growing after the bus came back (emulator), the shop committing again and the CDC path moving
-after the database came back (PostgreSQL). Polled every second (:data:`POLL_S`).
+Recovery time of a fault = from its injection until the data path it broke carries data that
+was created *after* the fault (or after the service came back): an event ingest received later
+is in ``raw.user_events`` (loader), a change committed later is in ``raw.cdc_*`` (flusher; reader,
+with its slot streaming again), ingest accepting again and both (emulator), the shop committing
+again and the CDC path (PostgreSQL). Polled every second (:data:`POLL_S`).
 
 The checks (``report.json`` → ``chaos``) are computed from the stores, not from the demo's
 counters: ``lost`` = accepted event_ids missing from ``raw.user_events`` + CDC keys whose
@@ -424,6 +424,10 @@ class Monitor:
         self.lo = lo
         self.raw_live = 0
         self.cdc_rows = 0
+        #: ingest's received_at of the newest event in raw; source commit time of the newest
+        #: streamed change in raw.cdc_*: "did something that happened after t get through?"
+        self.raw_newest: dt.datetime | None = None
+        self.cdc_newest: dt.datetime | None = None
         self.slot_lsn = -1
         self.slot_active = False
         self._stop = threading.Event()
@@ -440,9 +444,23 @@ class Monitor:
         with contextlib.suppress(EdpError), self.warehouse.session() as wh:
             self.raw_live = live_distinct_count(wh, self.since, self.lo)
             union = " UNION ALL ".join(
-                f"SELECT COUNT(*) AS n FROM raw.cdc_{t} WHERE NOT snapshot" for t in CDC_TABLES
+                f"SELECT COUNT(*) AS n, MAX(source_ts) AS ts FROM raw.cdc_{t} WHERE NOT snapshot"
+                for t in CDC_TABLES
             )
-            self.cdc_rows = sum(int(n or 0) for n in wh.query_arrow(union).column("n").to_pylist())
+            cdc = wh.query_arrow(union)
+            self.cdc_rows = sum(int(n or 0) for n in cdc.column("n").to_pylist())
+            self.cdc_newest = _utc(
+                max((t for t in cdc.column("ts").to_pylist() if t), default=None)
+            )
+            self.raw_newest = _utc(
+                wh.query_arrow(
+                    "SELECT MAX(received_at) AS ts FROM raw.user_events WHERE "
+                    "event_timestamp >= @lo AND received_at >= @since AND loaded_at IS NOT NULL",
+                    {"lo": self.lo, "since": self.since},
+                )
+                .column("ts")[0]
+                .as_py()
+            )
         try:
             import psycopg2
 
@@ -475,6 +493,13 @@ class Monitor:
         self._thread.join(10)
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC (a naive warehouse timestamp is UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
 @dataclass
 class FaultRecord:
     """One injected fault, as the report shows it."""
@@ -490,11 +515,24 @@ class FaultRecord:
 
 @dataclass
 class Snapshot:
-    raw: int
-    cdc: int
+    at: dt.datetime
+    raw_newest: dt.datetime | None
+    cdc_newest: dt.datetime | None
     accepted: int
-    lsn: int
+    slot_active: bool
     shop: int
+
+    def raw_after(self, base: Snapshot) -> bool:
+        """An event ingest received after ``base`` was taken is in raw."""
+        return self.raw_newest is not None and self.raw_newest > base.at
+
+    def cdc_after(self, base: Snapshot) -> bool:
+        """A change committed after ``base`` was taken is in raw.cdc_*."""
+        return self.cdc_newest is not None and self.cdc_newest > base.at
+
+
+RAW_AFTER = "an event received after it is in raw.user_events"
+CDC_AFTER = "a change committed after it is in raw.cdc_*"
 
 
 class Injector:
@@ -523,7 +561,12 @@ class Injector:
     def _snapshot(self) -> Snapshot:
         m = self.r.mon
         return Snapshot(
-            m.raw_live, m.cdc_rows, self.replayer.stats.accepted, m.slot_lsn, self.r.shop_committed
+            dt.datetime.now(dt.UTC),
+            m.raw_newest,
+            m.cdc_newest,
+            self.replayer.stats.accepted,
+            m.slot_active,
+            self.r.shop_committed,
         )
 
     def _run(self) -> None:
@@ -563,29 +606,29 @@ class Injector:
                 time.sleep(0.02)
             base = self._fresh_snapshot()
             if target == "stream-loader":
-                checks = {"new rows in raw.user_events": lambda b, s: s.raw > b.raw}
+                checks = {RAW_AFTER: lambda b, s: s.raw_after(b)}
             elif target == "cdc-flush":
-                checks = {"new changes in raw.cdc_*": lambda b, s: s.cdc > b.cdc}
+                checks = {CDC_AFTER: lambda b, s: s.cdc_after(b)}
             else:
                 checks = {
-                    "the slot confirmed further": lambda b, s: s.lsn > b.lsn,
-                    "new changes in raw.cdc_*": lambda b, s: s.cdc > b.cdc,
+                    "the slot is streaming again": lambda b, s: s.slot_active,
+                    CDC_AFTER: lambda b, s: s.cdc_after(b),
                 }
         elif target == "pubsub":
             record.detail = r.restart_pubsub()
             base = self._fresh_snapshot()
             checks = {
                 "ingest accepted again": lambda b, s: s.accepted > b.accepted,
-                "new rows in raw.user_events": lambda b, s: s.raw > b.raw,
-                "new changes in raw.cdc_*": lambda b, s: s.cdc > b.cdc,
+                RAW_AFTER: lambda b, s: s.raw_after(b),
+                CDC_AFTER: lambda b, s: s.cdc_after(b),
             }
         else:
             record.detail = r.restart_postgres()
             base = self._fresh_snapshot()
             checks = {
                 "the shop committed again": lambda b, s: s.shop > b.shop,
-                "the slot confirmed further": lambda b, s: s.lsn > b.lsn,
-                "new changes in raw.cdc_*": lambda b, s: s.cdc > b.cdc,
+                "the slot is streaming again": lambda b, s: s.slot_active,
+                CDC_AFTER: lambda b, s: s.cdc_after(b),
             }
         deadline = time.monotonic() + RECOVERY_TIMEOUT_S
         while time.monotonic() < deadline and not self._stop.is_set():
