@@ -65,6 +65,19 @@ EMPTY_BACKOFF_S = 0.1
 OPEN_WAIT_S = 30.0
 
 
+def open_waiting(factory: Callable[[], Warehouse], wait_s: float = OPEN_WAIT_S) -> Warehouse:
+    """``factory()``, retried for up to ``wait_s`` while it raises :class:`TransientError`
+    (another local process holds the DuckDB file; it releases it between its batches)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return factory()
+        except TransientError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 @dataclass
 class FlushStats:
     """What one :meth:`CdcFlusher.run` did."""
@@ -179,10 +192,13 @@ class CdcFlusher:
                     continue
                 got += len(received)
                 # A full pull of the largest size means a backlog: keep the warehouse open between
-                # flushes. (A pull filling the last few free places of the buffer says nothing;
-                # taking it for a backlog held a local DuckDB file for as long as changes kept
-                # trickling in, and starved the other local writers, e.g. the stream loader.)
-                self._backlog = len(received) == asked == bus.MAX_PULL
+                # flushes; a short pull means none. A full pull of the last few free places of
+                # the buffer says nothing (taking it for a backlog held a local DuckDB file for
+                # as long as changes kept trickling in, starving the other local writers).
+                if len(received) < asked:
+                    self._backlog = False
+                elif asked == bus.MAX_PULL:
+                    self._backlog = True
                 if not received:
                     next_pull[sub] = time.monotonic() + EMPTY_BACKOFF_S
                 for message in received:
@@ -208,17 +224,8 @@ class CdcFlusher:
         return self.stats
 
     def _open(self) -> Warehouse:
-        """Open the warehouse from the factory, waiting up to :data:`OPEN_WAIT_S` while another
-        local process holds the DuckDB file (it releases it between its batches)."""
         assert self._factory is not None
-        deadline = time.monotonic() + OPEN_WAIT_S
-        while True:
-            try:
-                return self._factory()
-            except TransientError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.05)
+        return open_waiting(self._factory)
 
     def _release(self) -> None:
         """Close a warehouse opened by the factory (the loop is idle or done)."""
