@@ -945,6 +945,15 @@ class ChaosRunner(DemoRunner):
             "duplicates_in_staging": events_dup + cdc_dup,
             "unanswered": acc.unanswered,
         }
+        lost_refusals = acc.refused - acc.bad_topic_messages
+        if lost_refusals > 0:
+            # Not data loss (the client got its refusals), but the copies kept for inspection.
+            self.chaos.setdefault("notes", []).append(
+                f"{lost_refusals} of the {acc.refused} refusal records published to "
+                "events-bad were still unread on the emulator when it was killed and were lost "
+                "with it (the clients had their refusal answers; only the inspection copies "
+                "are missing)."
+            )
         if "cdc" not in self.chaos:
             out["notes_missing_cdc"] = "the CDC comparison did not run"
         return out

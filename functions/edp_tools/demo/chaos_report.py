@@ -183,9 +183,10 @@ def chaos_html(chaos: dict[str, Any]) -> str:
     return f"""<h2 id="faults">Faults injected during the replay</h2>
 {_table(_FAULT_HEAD, _fault_rows(chaos), ' data-section="faults"')}
 <figure class="chart" data-chart="faults">{_timeline_div(chaos)}
-<figcaption>Each bar starts when the fault was injected and ends when the data path it broke
-moved data again (measured by polling the warehouse, PostgreSQL and the client's answers).
-</figcaption></figure>
+<figcaption>Each bar starts when the fault was injected and ends when data created after it
+(or after the service came back) had got through the path it broke (polled every second in the
+warehouse, PostgreSQL and the client's answers); crosses: processes that exited on their own
+and were restarted.</figcaption></figure>
 {restart_html}
 <h2>Loss checks after the faults (from DuckDB and PostgreSQL)</h2>
 <table data-section="chaos-checks">{checks}</table>
