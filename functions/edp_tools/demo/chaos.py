@@ -47,9 +47,11 @@ How each fault is recovered from, and why nothing should be lost:
 
 Recovery time of a fault = from its injection until the data path it broke carries data that
 was created *after* the fault (or after the service came back): an event ingest received later
-is in ``raw.user_events`` (loader), a change committed later is in ``raw.cdc_*`` (flusher; reader,
-with its slot streaming again), ingest accepting again and both (emulator), the shop committing
-again and the CDC path (PostgreSQL). Polled every second (:data:`POLL_S`).
+is in ``raw.user_events``, and so is every event accepted before the kill (loader: what it had
+pulled comes back after the 60 s ack deadline; the next fault waits, so faults do not pile
+up); a change committed later is in ``raw.cdc_*`` (flusher; reader, with its slot streaming
+again); ingest accepting again and both (emulator); the shop committing again and the CDC path
+(PostgreSQL). Polled every second (:data:`POLL_S`).
 
 The checks (``report.json`` → ``chaos``) are computed from the stores, not from the demo's
 counters: ``lost`` = accepted event_ids missing from ``raw.user_events`` + CDC keys whose
@@ -82,7 +84,12 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from edp.errors import EdpError, TransientError
-from edp_tools.demo.collect import Accounting, ReportData, live_distinct_count
+from edp_tools.demo.collect import (
+    Accounting,
+    ReportData,
+    live_distinct_count,
+    live_event_ids,
+)
 from edp_tools.demo.config import DemoConfig
 from edp_tools.demo.render import RunFacts
 from edp_tools.demo.replay import Replayer
@@ -105,7 +112,7 @@ ACTIONS = {
     "postgres": "fast shutdown (SIGINT), started again on the same data folder and port",
 }
 #: The chaos run replays the day over at least this long, so every fault happens mid-replay.
-MIN_REPLAY_S = 180.0
+MIN_REPLAY_S = 210.0
 #: First fault this long after the replay started; the next one this long after a recovery.
 FIRST_FAULT_S = 4.0
 GAP_S = 3.0
@@ -428,6 +435,9 @@ class Monitor:
         #: streamed change in raw.cdc_*: "did something that happened after t get through?"
         self.raw_newest: dt.datetime | None = None
         self.cdc_newest: dt.datetime | None = None
+        #: While set, every sample also reads the distinct event_ids of the replay in raw.
+        self.want_ids = False
+        self.raw_ids: set[str] = set()
         self.slot_lsn = -1
         self.slot_active = False
         self._stop = threading.Event()
@@ -443,6 +453,8 @@ class Monitor:
 
         with contextlib.suppress(EdpError), self.warehouse.session() as wh:
             self.raw_live = live_distinct_count(wh, self.since, self.lo)
+            if self.want_ids:
+                self.raw_ids = set(live_event_ids(wh, self.since, self.lo))
             union = " UNION ALL ".join(
                 f"SELECT COUNT(*) AS n, MAX(source_ts) AS ts FROM raw.cdc_{t} WHERE NOT snapshot"
                 for t in CDC_TABLES
@@ -599,6 +611,7 @@ class Injector:
         r.console.print(f"  [red]fault[/red] {target}: {ACTIONS[target]} (t={at:.1f} s)")
         checks: dict[str, Callable[[Snapshot, Snapshot], bool]]
         if target in ("stream-loader", "cdc-flush", "cdc-reader"):
+            accepted_before = self._accepted_ids()
             proc = r.supervisor.kill(target)
             # The baseline is sampled once the process is dead (it cannot write any more; its
             # restart takes seconds of imports before it can), not from a sample before the kill.
@@ -606,7 +619,15 @@ class Injector:
                 time.sleep(0.02)
             base = self._fresh_snapshot()
             if target == "stream-loader":
-                checks = {RAW_AFTER: lambda b, s: s.raw_after(b)}
+                # Whole again only once the messages the dead loader held came back (after
+                # their ack deadline) and are in raw too; the next fault waits for that.
+                r.mon.want_ids = True
+                checks = {
+                    RAW_AFTER: lambda b, s: s.raw_after(b),
+                    "every event accepted before it is in raw": (
+                        lambda b, s: accepted_before <= r.mon.raw_ids
+                    ),
+                }
             elif target == "cdc-flush":
                 checks = {CDC_AFTER: lambda b, s: s.cdc_after(b)}
             else:
@@ -634,12 +655,21 @@ class Injector:
         while time.monotonic() < deadline and not self._stop.is_set():
             snap = self._snapshot()
             if all(check(base, snap) for check in checks.values()):
+                r.mon.want_ids = False
                 record.recovered_s = round(r.clock() - at, 2)
                 record.recovered_when = " and ".join(checks)
                 r.console.print(f"  [green]recovered[/green] {target} in {record.recovered_s} s")
                 return
             time.sleep(POLL_S)
         record.recovered_when = "not within " + f"{RECOVERY_TIMEOUT_S:.0f} s: " + ", ".join(checks)
+
+    def _accepted_ids(self) -> set[str]:
+        """A copy of the event_ids ingest accepted so far (the replay adds to the set)."""
+        while True:
+            try:
+                return set(self.replayer.stats.accepted_ids)
+            except RuntimeError:  # changed size during the copy: copy again
+                continue
 
     def _fresh_snapshot(self) -> Snapshot:
         self.r.mon.sample()
