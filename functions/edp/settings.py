@@ -313,6 +313,14 @@ class Settings(BaseSettings):
     cdc_heartbeat_interval_sec: float = Field(
         10.0, gt=0, description="CDC heartbeat interval (Debezium heartbeat.interval.ms)."
     )
+    cdc_confirm_delay_sec: float = Field(
+        0.0,
+        ge=0,
+        description="Local CDC reader: confirm the slot this long after Pub/Sub acknowledged a "
+        "transaction, so a restart re-publishes what an emulator restart may have lost (0: at "
+        "once, as Debezium).",
+        json_schema_extra=_LOCAL_ONLY,
+    )
 
     # --- daily ETL ----------------------------------------------------------------------------
     etl_timezone: str = Field(

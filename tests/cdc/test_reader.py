@@ -187,3 +187,45 @@ def test_idle_slot_does_not_pin_wal(
         cur.execute("SELECT count(*) FROM shop.debezium_heartbeat")
         assert cur.fetchone()[0] == 1
     check.close()
+
+
+def _order_lsns(messages: list[Received]) -> list[int]:
+    out = []
+    for message in messages:
+        payload = json.loads(message.data)["payload"]
+        if payload["op"] == "c":
+            out.append(int(payload["source"]["lsn"]))
+    return out
+
+
+def test_confirm_delay_holds_the_slot_back_so_a_restart_republishes(
+    shop_db: ShopDb, cdc_settings: Settings, tmp_path: Path
+) -> None:
+    """With ``confirm_delay_s`` the slot is confirmed that long after Pub/Sub acknowledged a
+    change: a reader stopped within the delay leaves it unconfirmed, and the next reader
+    publishes it again (what an emulator restart lost comes back). Without the delay the same
+    restart publishes nothing again."""
+    resent: dict[float, list[int]] = {}
+    for order_id, delay in ((9101, 0.0), (9102, 60.0)):
+        config = reader_config(shop_db, cdc_settings, tmp_path, confirm_delay_s=delay)
+        reader = CdcReader(config, cdc_settings)
+        thread = start_reader(reader, 60)
+        assert reader.streaming.wait(30)
+        conn = connect(shop_db.dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            insert_order(cur, order_id)
+        conn.close()
+        first = _order_lsns(drain(cdc_settings, "shop.orders", expect=1))
+        assert len(first) == 1
+        reader.stop()
+        thread.join(30)
+        again = CdcReader(config, cdc_settings)
+        thread = start_reader(again, 60)
+        assert again.streaming.wait(30)
+        resent[delay] = _order_lsns(drain(cdc_settings, "shop.orders", quiet_rounds=20))
+        again.stop()
+        thread.join(30)
+        if delay:
+            assert resent[delay] == first, "the held-back change was not published again"
+    assert resent[0.0] == []

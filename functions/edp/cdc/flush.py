@@ -61,6 +61,21 @@ log = logging.getLogger(__name__)
 _EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: How long a subscription that returned nothing is skipped.
 EMPTY_BACKOFF_S = 0.1
+#: With a warehouse factory (local DuckDB shared by processes): longest wait for the file.
+OPEN_WAIT_S = 30.0
+
+
+def open_waiting(factory: Callable[[], Warehouse], wait_s: float = OPEN_WAIT_S) -> Warehouse:
+    """``factory()``, retried for up to ``wait_s`` while it raises :class:`TransientError`
+    (another local process holds the DuckDB file; it releases it between its batches)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return factory()
+        except TransientError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass
@@ -176,8 +191,14 @@ class CdcFlusher:
                     time.sleep(0.5)
                     continue
                 got += len(received)
-                # A full pull means a backlog: keep the warehouse open between flushes.
-                self._backlog = len(received) == asked
+                # A full pull of the largest size means a backlog: keep the warehouse open between
+                # flushes; a short pull means none. A full pull of the last few free places of
+                # the buffer says nothing (taking it for a backlog held a local DuckDB file for
+                # as long as changes kept trickling in, starving the other local writers).
+                if len(received) < asked:
+                    self._backlog = False
+                elif asked == bus.MAX_PULL:
+                    self._backlog = True
                 if not received:
                     next_pull[sub] = time.monotonic() + EMPTY_BACKOFF_S
                 for message in received:
@@ -201,6 +222,10 @@ class CdcFlusher:
         self.flush()
         self._release()
         return self.stats
+
+    def _open(self) -> Warehouse:
+        assert self._factory is not None
+        return open_waiting(self._factory)
 
     def _release(self) -> None:
         """Close a warehouse opened by the factory (the loop is idle or done)."""
@@ -265,7 +290,7 @@ class CdcFlusher:
             by_table.setdefault(item.table, []).append(item)
         written = 0
         if self.warehouse is None and self._factory is not None:
-            self.warehouse = self._factory()  # kept open while busy, released when idle
+            self.warehouse = self._open()  # kept open while busy, released when idle
         warehouse = self.warehouse
         assert warehouse is not None
         for table, items in by_table.items():

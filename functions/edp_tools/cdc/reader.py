@@ -20,6 +20,11 @@ Lifecycle, as Debezium's ``snapshot.mode=initial``:
    when Pub/Sub confirmed every message of the transaction (:mod:`edp.cdc.sink`). A crash
    (``kill -9``) therefore loses nothing: the restarted reader resumes from the slot and
    re-publishes at most the unacknowledged transactions; the flusher's writes are idempotent.
+   ``confirm_delay_s`` (``EDP_CDC_CONFIRM_DELAY_SEC``, 0 = Debezium's behaviour) holds the
+   acknowledgement back that long after Pub/Sub's: the Pub/Sub *emulator* keeps messages in
+   memory, so a restart of it loses what was acknowledged but not yet pulled, and a reader
+   restarted after it re-publishes the last ``confirm_delay_s`` of changes from the slot
+   (``edp demo --chaos`` uses it; staging applies a change seen twice once).
 4. **Heartbeats** every ``heartbeat_interval_s``: a Debezium heartbeat message, Debezium's
    ``heartbeat.action.query`` on the source, and, when nothing is in flight, an acknowledgement
    of the server's current WAL end — an idle slot never pins WAL.
@@ -100,6 +105,8 @@ class ReaderConfig:
     topic_prefix: str = "cdc"
     offsets_path: Path = Path(".edp/cdc/offsets.json")
     heartbeat_interval_s: float = 10.0
+    #: Confirm the slot this long after Pub/Sub acknowledged a transaction (see module doc).
+    confirm_delay_s: float = 0.0
     heartbeat_action_query: str | None = HEARTBEAT_ACTION_QUERY
     provide_transaction_metadata: bool = True
 
@@ -116,6 +123,7 @@ class ReaderConfig:
             "topic_prefix": s.cdc_topic_prefix,
             "offsets_path": s.state_dir / "cdc" / f"offsets-{s.cdc_slot_name}.json",
             "heartbeat_interval_s": s.cdc_heartbeat_interval_sec,
+            "confirm_delay_s": s.cdc_confirm_delay_sec,
         }
         values.update(overrides)
         return cls(**values)
@@ -287,6 +295,8 @@ class CdcReader:
         self._relations: dict[int, pgoutput.Relation] = {}
         self._tx: _Tx | None = None
         self._pending: deque[tuple[int, int]] = deque()  # (last_seq, end_lsn) awaiting confirm
+        # (when Pub/Sub acknowledged it, end_lsn): confirmed to the slot after confirm_delay_s
+        self._held: deque[tuple[float, int]] = deque()
         self._last_commit_lsn: int | None = None
         self._offsets: dict[str, Any] = {}
         self._offsets_saved = 0.0
@@ -522,9 +532,13 @@ class CdcReader:
         assert self._sink is not None
         self._sink.check()
         confirmed = self._sink.confirmed
-        end = 0
+        now = time.monotonic()
         while self._pending and self._pending[0][0] <= confirmed:
-            end = self._pending.popleft()[1]
+            self._held.append((now, self._pending.popleft()[1]))
+        end = 0
+        horizon = now - self.config.confirm_delay_s
+        while self._held and self._held[0][0] <= horizon:
+            end = self._held.popleft()[1]
         if end:
             # Without force, psycopg2 sends it with the next status update (status_interval).
             rcur.send_feedback(flush_lsn=end, force=force)
@@ -554,7 +568,7 @@ class CdcReader:
         if cfg.heartbeat_action_query:
             with admin.cursor() as cur:
                 cur.execute(cfg.heartbeat_action_query)
-        if idle and self._tx is None and not self._pending:
+        if idle and self._tx is None and not self._pending and not self._held:
             # Nothing in flight and the buffer is drained: every change before the server's WAL
             # end has been handled, so confirming it lets the server recycle WAL.
             wal_end = int(getattr(rcur, "wal_end", 0) or 0)

@@ -87,7 +87,7 @@ def flush(  # noqa: PLR0917 - typer options
     The warehouse is opened per flush and closed after, so the local DuckDB file stays usable
     by the other local writers between flushes.
     """
-    from edp.cdc.flush import CdcFlusher, FlushStats
+    from edp.cdc.flush import CdcFlusher, FlushStats, open_waiting
     from edp.cdc.staging import refresh_staging
     from edp.settings import get_settings
     from edp.warehouse import get_warehouse
@@ -101,7 +101,7 @@ def flush(  # noqa: PLR0917 - typer options
     def refresh_touched(stats: FlushStats) -> dict[str, int]:
         if not stats.per_table:
             return {}
-        warehouse = get_warehouse(settings)
+        warehouse = open_waiting(lambda: get_warehouse(settings))
         try:
             # What cdc_flush does each run: MERGE the changes into staging.
             touched = [ref.removeprefix("raw.cdc_") for ref in stats.per_table]

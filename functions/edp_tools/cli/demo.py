@@ -2,9 +2,11 @@
 
     edp demo                          # default size, report in docs/demo/
     edp demo --size small --out /tmp/demo --history-days 3
+    edp demo --chaos --size small     # kill and restart the pipeline's parts during the replay
 
-Exit status 0 when the run finished and the loss accounting balances, 1 otherwise, 130 on
-Ctrl-C (everything started is stopped first).
+Exit status 0 when the run finished and the loss accounting balances (with ``--chaos``: and
+nothing was lost or duplicated in staging), 1 otherwise, 130 on Ctrl-C (everything started is
+stopped first).
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def demo(  # noqa: PLR0917 - typer options
             "make its HTTP calls from the demo; auto: the workflow if its venv can be built."
         ),
     ] = "auto",
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            help="Kill and restart the loader, the CDC reader, the flusher and the Pub/Sub "
+            "emulator, and restart PostgreSQL, during the replay; report each fault, its "
+            "recovery time and the loss checks (edp_tools.demo.chaos)."
+        ),
+    ] = False,
 ) -> None:
     """Replay traffic through the whole local platform and write the report."""
     from edp.errors import EdpError
@@ -59,7 +69,12 @@ def demo(  # noqa: PLR0917 - typer options
     except EdpError as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
-        result = DemoRunner(config, console).run()
+        if chaos:
+            from edp_tools.demo.chaos import ChaosRunner
+
+            result = ChaosRunner(config, console).run()
+        else:
+            result = DemoRunner(config, console).run()
     except (KeyboardInterrupt, StopRequestedError):
         console.print("[bold]stopped[/bold]: every process the demo started was stopped")
         raise typer.Exit(130) from None
@@ -73,5 +88,6 @@ def demo(  # noqa: PLR0917 - typer options
     table.add_row("report", str(result.report.absolute()))
     table.add_row("summary", str(result.summary.absolute()))
     console.print(table)
-    if not result.ok:
+    checks = result.facts.chaos or {}
+    if not result.ok or checks.get("lost", 0) or checks.get("duplicates_in_staging", 0):
         raise typer.Exit(1)

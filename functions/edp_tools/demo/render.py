@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edp_tools.demo.chaos_report import chaos_headline, chaos_html, chaos_markdown
 from edp_tools.demo.collect import Accounting, ReportData, percentiles
 
 _COLORS = ("#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2")
@@ -47,6 +48,8 @@ class RunFacts:
     pacing: str = ""
     #: wall seconds the replay's clock ran below its nominal speed (backpressure)
     paced_seconds: float = 0.0
+    #: ``edp demo --chaos``: the faults, recoveries and checks (:mod:`edp_tools.demo.chaos`).
+    chaos: dict[str, Any] | None = None
 
     @property
     def speedup_nominal(self) -> float:
@@ -455,6 +458,7 @@ def headline(data: ReportData, acc: Accounting, facts: RunFacts) -> list[tuple[s
         ("ETL workflow", f"{facts.etl_seconds:.1f} s"),
         ("demo total", f"{facts.total_seconds:.0f} s"),
         ("loss accounting", "balances" if acc.balances else "DOES NOT BALANCE"),
+        *(chaos_headline(facts.chaos) if facts.chaos else []),
     ]
 
 
@@ -530,6 +534,7 @@ warehouse or measured by this run.</p></header>
 <div class="kpis">{kpis}</div>
 <h2>Loss accounting (replayed day)</h2>
 <table>{acc_rows}</table>
+{chaos_html(facts.chaos) if facts.chaos else ""}
 <div class="grid">{"".join(charts)}</div>
 <h2>What ran</h2>
 <ul>{notes}</ul>
@@ -560,6 +565,7 @@ def render_markdown(
         "| --- | --- | --- |",
         *[f"| {a} | {b} | {c} |" for a, b, c in _accounting_rows(acc)],
         "",
+        *(chaos_markdown(facts.chaos) if facts.chaos else []),
         "## Daily active users",
         "",
         "| day | DAU | WAU | new |",

@@ -219,24 +219,11 @@ class DemoRunner:
                 seed=cfg.seed,
             )
 
-        # The loader and the CDC flusher commit through one handle all through the replay; at
-        # DuckDB's default 16 MiB of WAL a commit checkpointed inline, holding the writer lock
-        # for 3-12 s mid-replay on a busy laptop (freshness and CDC lag p99 of that much). So
-        # the history is checkpointed now (closing the handle) and the replay's WAL when the
-        # handle closes after the catch-up.
-        self.wh.close()
-        self.wh = DuckDBWarehouse(
-            settings.duckdb_file,
-            settings=settings.model_copy(update={"duckdb_checkpoint_threshold": CHECKPOINT_AT}),
-            estimate_bytes="never",
-        )
-        loader = LoaderThread(self.wh, settings).start()  # returns once its workers pull
-        self._threads.append(loader)
-        replayer.pacer = Pacer(landed=lambda: loader.landed)  # backpressure from the loader
-        flusher = CdcFlushThread(self.wh).start()
-        self._threads.append(flusher)
-        shop = ShopThread(shop_dsn, tps=cfg.size.shop_tps, seed=cfg.seed).start()
-        self._threads.append(shop)
+        loader, flusher = self._start_writers(settings)
+        # backpressure from the loader when it counts what it landed (the threaded one does)
+        landed = getattr(loader, "landed", None)
+        replayer.pacer = Pacer(landed=(lambda: loader.landed) if landed is not None else None)
+        shop = self._start_shop(shop_dsn)
         lo = dt.datetime.combine(cfg.live_day, dt.time(), dt.UTC) - dt.timedelta(days=1)
         replay_start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         with self.phase(f"replay {cfg.live_day} live over HTTP"):
@@ -308,6 +295,36 @@ class DemoRunner:
         return self._write(data, acc, result.facts)
 
     # --- phases -------------------------------------------------------------------------------
+    def _start_writers(self, settings: Any) -> tuple[Any, Any]:
+        """The stream loader and the CDC flusher (threads on the shared handle; ``--chaos``
+        runs them as processes, :mod:`edp_tools.demo.chaos`)."""
+        # The loader and the CDC flusher commit through one handle all through the replay; at
+        # DuckDB's default 16 MiB of WAL a commit checkpointed inline, holding the writer lock
+        # for 3-12 s mid-replay on a busy laptop (freshness and CDC lag p99 of that much). So
+        # the history is checkpointed now (closing the handle) and the replay's WAL when the
+        # handle closes after the catch-up.
+        self.wh.close()
+        self.wh = DuckDBWarehouse(
+            settings.duckdb_file,
+            settings=settings.model_copy(update={"duckdb_checkpoint_threshold": CHECKPOINT_AT}),
+            estimate_bytes="never",
+        )
+        loader = LoaderThread(self.wh, settings).start()  # returns once its workers pull
+        self._threads.append(loader)
+        flusher = CdcFlushThread(self.wh).start()
+        self._threads.append(flusher)
+        return loader, flusher
+
+    def _start_shop(self, shop_dsn: str) -> Any:
+        """The shop simulator writing PostgreSQL during the replay."""
+        shop = ShopThread(shop_dsn, tps=self.cfg.size.shop_tps, seed=self.cfg.seed).start()
+        self._threads.append(shop)
+        return shop
+
+    def _stream_done(self, have: int, want: int) -> bool:
+        """Whether the stream load has caught up (every accepted event_id is in raw)."""
+        return have >= want
+
     def _progress(self) -> Progress:
         return Progress(
             TextColumn("    {task.description}"),
@@ -378,7 +395,7 @@ class DemoRunner:
                     raise DemoError(f"stream loader failed: {loader.error}")
                 have = live_distinct_count(self.wh, replay_start, lo)
                 progress.update(events, completed=have)
-                stream_done = have >= want
+                stream_done = self._stream_done(have, want)
                 if not cdc_done:
                     cdc_done = bool(
                         pg_lsn(
