@@ -298,6 +298,8 @@ class DemoRunner:
     def _start_writers(self, settings: Any) -> tuple[Any, Any]:
         """The stream loader and the CDC flusher (threads on the shared handle; ``--chaos``
         runs them as processes, :mod:`edp_tools.demo.chaos`)."""
+        from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
+
         # The loader and the CDC flusher commit through one handle all through the replay; at
         # DuckDB's default 16 MiB of WAL a commit checkpointed inline, holding the writer lock
         # for 3-12 s mid-replay on a busy laptop (freshness and CDC lag p99 of that much). So
