@@ -17,8 +17,10 @@
 -- evening before the window gets the same derived id it got when that evening was processed.
 --
 -- Shaped for a 2.84 M-event day: window functions run over the duplicated minority and the
--- events without a client session only, and the reporting day comes from one time-zone
--- conversion per day (a join on day boundaries), not one per event.
+-- events without a client session only, the reporting day comes from one time-zone
+-- conversion per day (a join on day boundaries), not one per event, and the day's wide rows
+-- are never materialised by the local engine (the `duckdb: not materialized` hints: each
+-- reader takes only the columns and rows it needs, as BigQuery's inlined CTEs do).
 --
 -- config: {partition_by: event_date, strategy: insert_overwrite}
 
@@ -37,6 +39,8 @@ reporting_days as (
 
 source as (
 
+    -- duckdb: not materialized (this CTE and the two below are a day of wide rows read three
+    -- times, each time for a few columns or a few rows: materialised, they spilled gigabytes)
     select
         event_id,
         event_type,
@@ -75,6 +79,7 @@ copies as (
 
 deduplicated as (
 
+    -- duckdb: not materialized
     -- most events arrive once and pass straight through ...
     select
         source.*,
@@ -103,6 +108,7 @@ deduplicated as (
 
 normalised as (
 
+    -- duckdb: not materialized
     select
         -- ids
         deduplicated.event_id,
