@@ -43,7 +43,7 @@ from typing import Any, cast
 from sqlglot import exp
 
 from edp.contracts.catalog import Catalog, TableSpec
-from edp.warehouse.arrow_schema import bigquery_size_sql
+from edp.warehouse.arrow_schema import bigquery_size_sum_sql
 from edp.warehouse.dialect import DATASETS, parse_bigquery
 from edp.warehouse.statistics import PartitionStatistics, Statistics, fold
 
@@ -214,11 +214,11 @@ def estimate_statement_bytes(
         columns = referenced_columns(statement, table, spec)
         if not columns:
             continue
-        sizes = " + ".join(bigquery_size_sql(spec.column(c), _quote(c)) for c in columns)
+        sizes = " + ".join(bigquery_size_sum_sql(spec.column(c), _quote(c)) for c in columns)
         ref = f"{spec.dataset}.{spec.name}"
         condition = _partitions_read(table, spec, ref)
         where = f" WHERE {condition}" if condition is not None else ""
-        sql = f"SELECT SUM({SIZE_PLACEHOLDER}) AS b FROM {ref}{where}"
+        sql = f"SELECT {SIZE_PLACEHOLDER} AS b FROM {ref}{where}"
         value = run_scalar(sql, params, sizes)
         total += int(value or 0)
     return total
