@@ -67,38 +67,40 @@ source as (
 
 ),
 
-copies as (
+duplicated as (
 
+    -- the event ids delivered more than once (a few per cent of a day at most)
     select
         event_id,
         count(*) as copies_received
     from source
     group by event_id
+    having count(*) > 1
 
 ),
 
 deduplicated as (
 
     -- duckdb: not materialized
-    -- most events arrive once and pass straight through ...
+    -- most events arrive once and pass straight through (a lookup in the small duplicated
+    -- set, not a join with a count for every event) ...
     select
         source.*,
-        copies.copies_received
+        1 as copies_received
     from source
-    inner join copies
-        on copies.event_id = source.event_id
-    where copies.copies_received = 1
+    left join duplicated
+        on duplicated.event_id = source.event_id
+    where duplicated.event_id is null
 
     union all
 
     -- ... the duplicated minority keeps its latest-ingested copy (ties: the later event time)
     select
         source.*,
-        copies.copies_received
+        duplicated.copies_received
     from source
-    inner join copies
-        on copies.event_id = source.event_id
-    where copies.copies_received > 1
+    inner join duplicated
+        on duplicated.event_id = source.event_id
     qualify row_number() over (
         partition by source.event_id
         order by source.ingested_at desc, source.event_timestamp desc, source.event_type
