@@ -440,3 +440,28 @@ def test_dry_run_validates_without_writing(wh: Warehouse) -> None:
         wh.dry_run("SELECT 1 FROM mart.nope")
     with pytest.raises(WarehouseError):
         wh.dry_run(f"SELECT no_such_column FROM {EVENTS}")
+
+
+def test_dry_run_counts_array_elements_and_their_fields(
+    wh: Warehouse, backend: str, request: pytest.FixtureRequest
+) -> None:
+    emulator_gap(request, backend, "dry_run_bytes")
+    wh.insert_rows(
+        EVENTS,
+        [
+            event(0),  # tags a, b; one item s1 (qty, price)
+            event(1, tags=[], items=[]),
+            event(2, tags=["xyz"], items=[{"sku": None, "qty": 1, "price": None}, {"sku": "s22"}]),
+            event(3, ts=TS + dt.timedelta(days=3), tags=["a"], items=[{"sku": "s1"}]),
+        ],
+    )
+    # STRING elements: 2 + UTF-8 bytes each; empty arrays: 0
+    assert wh.dry_run(f"SELECT tags FROM {EVENTS}") == 3 + 3 + 5 + 3
+    # STRUCT elements: the sum of their non-NULL fields (STRING 2 + bytes, INT64/FLOAT64 8)
+    items = (4 + 8 + 8) + (8) + (5) + (4)
+    assert wh.dry_run(f"SELECT items FROM {EVENTS}") == items
+    # pruned to the partitions read, and alongside a flat column (the filter's ts: 8 a row)
+    first_day = wh.dry_run(
+        f"SELECT id, items FROM {EVENTS} WHERE ts < @t", {"t": TS + dt.timedelta(days=2)}
+    )
+    assert first_day == 3 * (4 + 8) + (4 + 8 + 8) + (8) + (5)

@@ -265,3 +265,47 @@ def test_to_bigquery_maps_only_table_names(
 ) -> None:
     sql = "SELECT a FROM raw.user_events WHERE d = @day"
     assert to_bigquery(sql, dataset_map(names), project) == expected
+
+
+def test_inline_hint_evaluates_a_cte_where_it_is_read(con: duckdb.DuckDBPyConnection) -> None:
+    # both CTEs are read twice: DuckDB materialises `small` (its default), and evaluates the
+    # hinted `wide` at each read (BigQuery's behaviour for every CTE); the answer is the same
+    sql = """
+    with wide as (
+
+        -- duckdb: not materialized (read twice, each time for one column)
+        select id, x, arr from raw.t
+
+    ),
+
+    small as (
+
+        -- read twice as well, left to DuckDB
+        select count(*) as n from raw.t
+
+    )
+
+    select a.id, b.x, small.n + other.n as n
+    from wide as a
+    inner join wide as b on b.id = a.id
+    cross join small
+    cross join small as other
+    """
+    (statement,) = to_duckdb(sql)
+    assert statement.sql.count("NOT MATERIALIZED") == 1
+    assert "wide AS NOT MATERIALIZED (" in statement.sql
+    plan = "\n".join(row[1] for row in con.execute("EXPLAIN " + statement.sql).fetchall())
+    # materialised CTEs are CTE nodes of the plan: `small` only (`wide` is read from raw.t)
+    assert "CTE Name: small" in plan and "CTE Name: wide" not in plan
+    assert con.execute(statement.sql).fetchall() == [(1, 5, 2)]
+    unhinted = statement.sql.replace(" NOT MATERIALIZED", "")
+    assert con.execute(unhinted).fetchall() == [(1, 5, 2)]
+    unhinted_plan = "\n".join(row[1] for row in con.execute("EXPLAIN " + unhinted).fetchall())
+    assert "CTE Name: small" in unhinted_plan and "CTE Name: wide" in unhinted_plan
+
+
+def test_inline_hint_counts_only_at_the_top_of_the_body() -> None:
+    (statement,) = to_duckdb(
+        "with a as (select 1 as x /* duckdb: not materialized */) select * from a, a as b"
+    )
+    assert "NOT MATERIALIZED" not in statement.sql

@@ -148,6 +148,38 @@ def render(model: Model) -> str:
     )
 
 
+def model_params(
+    settings: Settings,
+    model: Model,
+    start: dt.date,
+    end: dt.date,
+    names: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """The bound parameters ``model``'s SQL (or ``names``) uses, for the window ``[start, end]``.
+
+    Example:
+        >>> from edp.etl.models import load_models
+        >>> model = load_models()["staging.user_first_seen"]
+        >>> model_params(get_settings(), model, dt.date(2026, 11, 22), dt.date(2026, 11, 25))
+        {'end': datetime.date(2026, 11, 25), 'start': datetime.date(2026, 11, 22)}
+    """
+    wanted = model.params if names is None else names
+    available: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "tz": settings.etl_timezone,
+        "session_timeout_minutes": settings.etl_session_timeout_minutes,
+        "bot_events_per_day": settings.etl_bot_events_per_day,
+        "retention_max_days": settings.etl_retention_max_days,
+        "retention_max_weeks": settings.etl_retention_max_weeks,
+        "reporting_currency": settings.etl_reporting_currency,
+    }
+    unknown = wanted - available.keys()
+    if unknown:
+        raise EdpError(f"{model.ref} uses unknown parameters: {sorted(unknown)}")
+    return {name: available[name] for name in sorted(wanted)}
+
+
 @dataclass
 class EtlRunner:
     """Runs models against a warehouse and records every run.
@@ -177,22 +209,7 @@ class EtlRunner:
         self, model: Model, start: dt.date, end: dt.date, names: frozenset[str] | None = None
     ) -> dict[str, Any]:
         """The bound parameters the model's SQL (or ``names``) uses."""
-        wanted = model.params if names is None else names
-        s = self.settings
-        available: dict[str, Any] = {
-            "start": start,
-            "end": end,
-            "tz": s.etl_timezone,
-            "session_timeout_minutes": s.etl_session_timeout_minutes,
-            "bot_events_per_day": s.etl_bot_events_per_day,
-            "retention_max_days": s.etl_retention_max_days,
-            "retention_max_weeks": s.etl_retention_max_weeks,
-            "reporting_currency": s.etl_reporting_currency,
-        }
-        unknown = wanted - available.keys()
-        if unknown:
-            raise EdpError(f"{model.ref} uses unknown parameters: {sorted(unknown)}")
-        return {name: available[name] for name in sorted(wanted)}
+        return model_params(self.settings, model, start, end, names)
 
     def check(self, model: Model, start: dt.date, end: dt.date) -> None:
         """Run the model's data-quality checks on the window; raise on the first violation."""

@@ -95,3 +95,25 @@ def bigquery_size_sql(field: FieldSpec, ref: str, depth: int = 0) -> str:
     if field.type == "BYTES":
         return f"COALESCE(2 + octet_length({ref}), 0)"
     return f"CASE WHEN {ref} IS NULL THEN 0 ELSE {_FIXED_BYTES[field.type]} END"
+
+
+def bigquery_size_sum_sql(field: FieldSpec, ref: str) -> str:
+    """A DuckDB *aggregate* expression: ``SUM(bigquery_size_sql(field, ref))`` over the rows.
+
+    The same figure, computed per column instead of per row: a scalar column of fixed size is
+    ``size * COUNT(ref)`` and a STRING ``2 * COUNT(ref) + SUM(strlen(ref))``, so the many
+    scalar columns of a wide table cost one aggregate each instead of a CASE per row and
+    column (the ETL estimates every model's reads: this is most of that cost). Nested columns
+    keep the per-row expression. 0 over no rows, like ``COALESCE(SUM(...), 0)``.
+
+    Example:
+        >>> bigquery_size_sum_sql(FieldSpec(name="n", type="INT64", description="x"), '"n"')
+        '8 * COUNT("n")'
+    """
+    if field.mode == "REPEATED" or field.type == "RECORD":
+        return f"COALESCE(SUM({bigquery_size_sql(field, ref)}), 0)"
+    if field.type in ("STRING", "JSON"):
+        return f"(2 * COUNT({ref}) + COALESCE(SUM(strlen(CAST({ref} AS VARCHAR))), 0))"
+    if field.type == "BYTES":
+        return f"(2 * COUNT({ref}) + COALESCE(SUM(octet_length({ref})), 0))"
+    return f"{_FIXED_BYTES[field.type]} * COUNT({ref})"

@@ -33,6 +33,9 @@ named parameters (``@day``). This module turns it into
   ``OPTIONS(...)`` in DDL                   DuckDB has no partitions, clustering or expiry
   ``@name``                                 ``$name`` (and only the names a statement uses
                                             are bound: DuckDB refuses unused parameters)
+  a CTE read twice, body headed by          materialised, every column, before it is read
+  ``-- duckdb: not materialized``           (a wide one spills) / ``AS NOT MATERIALIZED``:
+                                            evaluated at each read, as BigQuery does
   ========================================  =================================================
 
   ``DATE(ts, @tz)`` transpiles to ``... AT TIME ZONE 'UTC' AT TIME ZONE $tz``, which is right
@@ -371,8 +374,41 @@ def _duckdb_node(node: exp.Expression) -> exp.Expression:  # noqa: PLR0911 (one 
     return node
 
 
+#: The comment that marks a CTE to be evaluated where it is read (see :func:`_inline_ctes`).
+INLINE_HINT = "duckdb: not materialized"
+
+
+def _leading_comments(cte: exp.CTE) -> list[str]:
+    """The comments at the top of a CTE's body (of its first branch, for a set operation)."""
+    body: exp.Expression | None = cte.this
+    while isinstance(body, exp.SetOperation):
+        body = body.this
+    return [c.strip() for c in (body.comments or [])] if body is not None else []
+
+
+def _inline_ctes(statement: exp.Expression) -> None:
+    """``-- duckdb: not materialized`` atop a CTE's body: DuckDB evaluates it where it is read.
+
+    BigQuery inlines every non-recursive CTE into each query that reads it (each reference is
+    its own read, with column pruning and filter pushdown); DuckDB instead materialises a CTE
+    read more than once, every column of it, before anything reads it. That is usually the
+    cheaper plan for a small aggregate read several times, and the wrong one for a wide
+    row-level CTE (a day of events with their items) whose readers each need a few columns or
+    a few rows: the materialisation outgrows the engine's memory limit and spills. A model marks
+    such CTEs with the hint (a comment, so BigQuery reads the same SQL); results are the same
+    either way, only the plan differs.
+    """
+    for with_ in statement.find_all(exp.With):
+        if with_.args.get("recursive"):
+            continue
+        for cte in with_.expressions:
+            if any(c.startswith(INLINE_HINT) for c in _leading_comments(cte)):
+                cte.set("materialized", False)
+
+
 def _transform_for_duckdb(statement: exp.Expression) -> exp.Expression:
     _strip_storage_options(statement)
+    _inline_ctes(statement)
     # Bottom-up, in place: a node's rewrite sees its already rewritten children, and the
     # nodes a rewrite creates (the plain division inside a checked one) are not revisited.
     for node in reversed(list(statement.dfs())):

@@ -57,6 +57,8 @@ MEANINGS: dict[str, str] = {
     "etl.day.rss_mib": "Peak resident memory of the ETL process.",
     "etl.day.engine_ratio": "Run time divided by the same SQL run straight in DuckDB (no runner).",
     "etl.day.engine_seconds": "The same statements run straight in DuckDB.",
+    "etl.day.engine_cpu_seconds": "CPU time of the engine-only run (all threads).",
+    "etl.day.engine_rss_mib": "Peak resident memory of the engine-only run.",
     "etl.day.speedup_vs_seed": "504 s (the reference batch on BigQuery) divided by our run time.",
     "etl.day.events": "Events in the day.",
     "etl.day.staging_rows": "Rows in staging.user_events after the run.",

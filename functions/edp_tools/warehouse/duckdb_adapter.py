@@ -131,9 +131,7 @@ class DuckDBWarehouse:
         self.settings = settings or get_settings()
         self.catalog = catalog or load_catalog()
         self.path = str(path)
-        self.datasets: DatasetMap = dataset_map(
-            {ds: self.settings.dataset_name(ds) for ds, _ in dataset_map({})}
-        )
+        self.datasets: DatasetMap = datasets_of(self.settings)
         if self.path != ":memory:":
             # DuckDB names the database after the file: "raw.duckdb" would make "raw".t ambiguous.
             if Path(self.path).stem in {physical for _, physical in self.datasets}:
@@ -143,7 +141,7 @@ class DuckDBWarehouse:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = duckdb.connect(
-                self.path, read_only=read_only, config=_engine_config(self.settings)
+                self.path, read_only=read_only, config=engine_config(self.settings)
             )
         except duckdb.IOException as exc:  # e.g. the file is locked by another process
             raise TransientError(f"cannot open DuckDB {self.path}: {exc}") from exc
@@ -537,7 +535,12 @@ class DuckDBWarehouse:
         self.close()
 
 
-def _engine_config(settings: Settings) -> dict[str, Any]:
+def datasets_of(settings: Settings) -> DatasetMap:
+    """Logical -> physical dataset (DuckDB schema) names under ``settings``."""
+    return dataset_map({ds: settings.dataset_name(ds) for ds, _ in dataset_map({})})
+
+
+def engine_config(settings: Settings) -> dict[str, Any]:
     """Bounded engine: a memory limit with spilling to a temp folder, and the thread count.
 
     DuckDB's default limit is 80 % of the machine, so one ETL run could take most of a laptop;

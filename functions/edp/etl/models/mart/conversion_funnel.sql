@@ -33,6 +33,8 @@ identities as (
 
 window_events as (
 
+    -- duckdb: not materialized (six days of events read twice, for the funnel steps and for
+    -- the sessions' first events: each reader's filter and columns prune the read)
     -- a day either side: sessions that started the evening before @start must not be counted
     -- as starting on @start, and sessions of @end may run past midnight
     select

@@ -17,8 +17,10 @@
 -- evening before the window gets the same derived id it got when that evening was processed.
 --
 -- Shaped for a 2.84 M-event day: window functions run over the duplicated minority and the
--- events without a client session only, and the reporting day comes from one time-zone
--- conversion per day (a join on day boundaries), not one per event.
+-- events without a client session only, the reporting day comes from one time-zone
+-- conversion per day (a join on day boundaries), not one per event, and the day's wide rows
+-- are never materialised by the local engine (the `duckdb: not materialized` hints: each
+-- reader takes only the columns and rows it needs, as BigQuery's inlined CTEs do).
 --
 -- config: {partition_by: event_date, strategy: insert_overwrite}
 
@@ -37,6 +39,8 @@ reporting_days as (
 
 source as (
 
+    -- duckdb: not materialized (this CTE and the two below are a day of wide rows read three
+    -- times, each time for a few columns or a few rows: materialised, they spilled gigabytes)
     select
         event_id,
         event_type,
@@ -63,37 +67,40 @@ source as (
 
 ),
 
-copies as (
+duplicated as (
 
+    -- the event ids delivered more than once (a few per cent of a day at most)
     select
         event_id,
         count(*) as copies_received
     from source
     group by event_id
+    having count(*) > 1
 
 ),
 
 deduplicated as (
 
-    -- most events arrive once and pass straight through ...
+    -- duckdb: not materialized
+    -- most events arrive once and pass straight through (a lookup in the small duplicated
+    -- set, not a join with a count for every event) ...
     select
         source.*,
-        copies.copies_received
+        1 as copies_received
     from source
-    inner join copies
-        on copies.event_id = source.event_id
-    where copies.copies_received = 1
+    left join duplicated
+        on duplicated.event_id = source.event_id
+    where duplicated.event_id is null
 
     union all
 
     -- ... the duplicated minority keeps its latest-ingested copy (ties: the later event time)
     select
         source.*,
-        copies.copies_received
+        duplicated.copies_received
     from source
-    inner join copies
-        on copies.event_id = source.event_id
-    where copies.copies_received > 1
+    inner join duplicated
+        on duplicated.event_id = source.event_id
     qualify row_number() over (
         partition by source.event_id
         order by source.ingested_at desc, source.event_timestamp desc, source.event_type
@@ -103,6 +110,7 @@ deduplicated as (
 
 normalised as (
 
+    -- duckdb: not materialized
     select
         -- ids
         deduplicated.event_id,
