@@ -443,6 +443,38 @@ def test_transient_write_failure_nacks_and_the_rows_land_later(
     assert warehouse.query("SELECT COUNT(*) FROM raw.cdc_orders").scalar() == 1
 
 
+def test_a_warehouse_that_cannot_be_opened_nacks_the_batch_and_the_loop_goes_on(
+    cdc_settings: Settings, warehouse: Warehouse
+) -> None:
+    # Locally the DuckDB file may be held by another writer (etl, the quality agent) when a
+    # flush opens it: the batch must come back, not be lost with a dead flush loop.
+    topic = f"{cdc_settings.cdc_topic_prefix}.shop.orders"
+    good = (ROOT / "tests" / "cdc" / "data" / "orders_create.json").read_bytes()
+    fast_redelivery(cdc_settings, "shop.orders")
+    publish_all(topic, [Message(good)], settings=cdc_settings)
+    opened: list[int] = []
+
+    class _Borrowed:  # the test's warehouse, handed out by the factory but closed by us
+        def __getattr__(self, name: str) -> Any:
+            return getattr(warehouse, name)
+
+        def close(self) -> None:
+            pass
+
+    def factory() -> Warehouse:
+        opened.append(1)
+        if len(opened) == 1:
+            raise TransientError("cannot open DuckDB: Could not set lock on file")
+        return _Borrowed()  # type: ignore[return-value]
+
+    flusher = CdcFlusher(factory, fast(cdc_settings))
+    flusher.run(until_idle_s=3.0, max_run_s=240)
+    assert flusher.stats.write_failures == 1
+    assert flusher.stats.nacked == 1
+    assert flusher.stats.rows_written == 1
+    assert warehouse.query("SELECT COUNT(*) FROM raw.cdc_orders").scalar() == 1
+
+
 def test_memory_is_bounded_by_the_batch_size(
     cdc_settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:

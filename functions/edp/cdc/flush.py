@@ -265,7 +265,15 @@ class CdcFlusher:
             by_table.setdefault(item.table, []).append(item)
         written = 0
         if self.warehouse is None and self._factory is not None:
-            self.warehouse = self._factory()  # kept open while busy, released when idle
+            try:
+                self.warehouse = self._factory()  # kept open while busy, released when idle
+            except (TransientError, WarehouseError) as exc:
+                # e.g. the local DuckDB file held by another writer: as a failed write, the
+                # batch is nacked and comes back (the loop must not die with it unsettled)
+                log.warning("warehouse unavailable, nacking %d messages: %s", len(batch), exc)
+                self.stats.write_failures += 1
+                self._settle(batch, ack=False)
+                return 0
         warehouse = self.warehouse
         assert warehouse is not None
         for table, items in by_table.items():
