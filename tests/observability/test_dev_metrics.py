@@ -318,13 +318,26 @@ def test_every_catalogue_metric_is_scraped_with_its_declared_labels(
     try:
         wait_until(complete, timeout=180, interval=2.0, what="every catalogue metric")
     except Exception:
-        pytest.fail(f"metrics missing or mislabelled: {json.dumps(problems, indent=1)}")
+        logs = {
+            job: _log_tail(stack["state"], job)
+            for job in JOBS
+            if f"scrape of {job}" in problems
+        }  # fmt: skip
+        pytest.fail(f"metrics missing or mislabelled: {json.dumps(problems, indent=1)}\n{logs}")
     # The dashboards' scraper reads every endpoint too.
     wait_until(
         lambda: all(t["up"] and t["samples"] for t in json.loads(_get(targets_url)).values()),
         timeout=30,
         what="every scrape target up",
     )
+
+
+def _log_tail(state: Path, job: str) -> str:
+    name = (
+        f"fn-{job}" if job in {"ingest", "cdc_flush", "etl", "quality_check", "sql_review"} else job
+    )
+    path = state / "logs" / f"{name}.log"
+    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
 
 def _tiles(page: str) -> dict[str, bool]:
@@ -349,6 +362,11 @@ def test_the_dashboards_show_what_every_process_emits(
         wait_until(shown, timeout=180, interval=2.0, what="the tiles to show local data")
     except Exception:
         pytest.fail(f"tiles without local data: {missing}")
+    # The scorecard counts the checks failing now (status 2 fail or 3 error, as the alert).
+    page = _get(f"{base}d/quality-checks")
+    (failing,) = re.findall(r'<h2>Failing checks</h2><p class="scorecard">([^<]*)</p>', page)
+    counts = traffic["quality"]["checks"]
+    assert float(failing) == counts.get("fail", 0) + counts.get("error", 0) == 1
 
 
 def _spans(state: Path) -> list[dict[str, Any]]:
