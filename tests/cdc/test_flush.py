@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from functions_framework import create_app
 
+import edp.cdc.flush as flush_module
 from edp.bus.clients import get_subscriber, subscription_path
 from edp.bus.messages import Message, ack, publish_all, pull
 from edp.cdc.flush import CdcFlusher
@@ -436,6 +438,44 @@ def test_transient_write_failure_nacks_and_the_rows_land_later(
     publish_all(topic, [Message(good)], settings=cdc_settings)
     flaky = _FailingOnceWarehouse(warehouse)
     flusher = CdcFlusher(flaky, fast(cdc_settings))  # type: ignore[arg-type]
+    flusher.run(until_idle_s=3.0, max_run_s=240)
+    assert flusher.stats.write_failures == 1
+    assert flusher.stats.nacked == 1
+    assert flusher.stats.rows_written == 1
+    assert warehouse.query("SELECT COUNT(*) FROM raw.cdc_orders").scalar() == 1
+
+
+def test_a_warehouse_that_cannot_be_opened_nacks_the_batch_and_the_loop_goes_on(
+    cdc_settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Locally the DuckDB file may be held by another writer (etl, the quality agent) when a
+    # flush opens it: the flusher waits for it (OPEN_WAIT_S, shortened here), and past the wait
+    # the batch must come back, not be lost with a dead flush loop.
+    monkeypatch.setattr(flush_module, "OPEN_WAIT_S", 0.3)
+    topic = f"{cdc_settings.cdc_topic_prefix}.shop.orders"
+    good = (ROOT / "tests" / "cdc" / "data" / "orders_create.json").read_bytes()
+    fast_redelivery(cdc_settings, "shop.orders")
+    publish_all(topic, [Message(good)], settings=cdc_settings)
+    opened: list[int] = []
+
+    class _Borrowed:  # the test's warehouse, handed out by the factory but closed by us
+        def __getattr__(self, name: str) -> Any:
+            return getattr(warehouse, name)
+
+        def close(self) -> None:
+            pass
+
+    held_until: list[float] = []  # held 0.6 s from the first open: longer than the wait
+
+    def factory() -> Warehouse:
+        opened.append(1)
+        if not held_until:
+            held_until.append(time.monotonic() + 0.6)
+        if time.monotonic() < held_until[0]:
+            raise TransientError("cannot open DuckDB: Could not set lock on file")
+        return _Borrowed()  # type: ignore[return-value]
+
+    flusher = CdcFlusher(factory, fast(cdc_settings))
     flusher.run(until_idle_s=3.0, max_run_s=240)
     assert flusher.stats.write_failures == 1
     assert flusher.stats.nacked == 1

@@ -369,6 +369,39 @@ def test_metrics_exposed(app: Flask) -> None:
     assert 'result="accepted"' in text and 'result="schema_violation"' in text
 
 
+def test_concurrent_first_builds_share_one_set_of_instruments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two requests on a cold instance build the app at once; both must count into the
+    counters the exporter observes (the SDK ignores a second observable counter's callbacks)."""
+    import threading
+    import time
+
+    from edp.ingest import metrics
+
+    real = metrics.get_meter
+
+    def slow_meter(name: str) -> object:
+        time.sleep(0.3)  # a cold import: the second caller arrives while the first builds
+        return real(name)
+
+    monkeypatch.setattr(metrics, "get_meter", slow_meter)
+    metrics.reset_ingest_metrics()
+    got: list[metrics.IngestMetrics] = []
+    start = threading.Barrier(4)
+
+    def build() -> None:
+        start.wait()
+        got.append(metrics.ingest_metrics())
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and all(m is got[0] for m in got)
+
+
 def test_unknown_route_and_method_have_reasons(app: Flask) -> None:
     client = app.test_client()
     nf = client.post("/v2/nothing", data=b"{}")

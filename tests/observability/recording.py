@@ -42,7 +42,7 @@ def _clear_component_caches() -> None:
     from edp.ingest import metrics as ingest_metrics
 
     get_settings.cache_clear()
-    ingest_metrics.ingest_metrics.cache_clear()
+    ingest_metrics.reset_ingest_metrics()
     ingest_app.cached_app.cache_clear()
     runner._metrics.cache_clear()
     freshness._gauge.cache_clear()

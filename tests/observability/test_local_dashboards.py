@@ -26,6 +26,7 @@ from edp.ingest.app import create_app
 from edp.ingest.publisher import PubSubPublisher
 from edp.settings import Settings
 from edp.warehouse.port import Warehouse
+from edp_tools.local.processes import wait_until
 from edp_tools.local.pubsub_emulator import PubSubEmulator
 from edp_tools.observability.dashboards import (
     Scraper,
@@ -198,17 +199,30 @@ def test_the_edp_dev_component_serves_every_dashboard(
 ) -> None:
     from edp.settings import get_settings
     from edp_tools.local.components.dashboards import Dashboards
+    from edp_tools.local.scrape import add_target
     from edp_tools.local.stack import StackContext
 
     warehouse.close()  # the page opens the file itself, per view
     ctx = StackContext(get_settings(), tmp_path, tmp_path)
-    ctx.endpoints.update({"fn:ingest": ingest_url, "fn:cdc_flush": "http://127.0.0.1:9"})
+    ctx.endpoints.update({"fn:ingest": ingest_url})  # an endpoint is not a scrape target...
+    add_target(ctx, "ingest", ingest_url)  # ...a registered one is
+    add_target(ctx, "cdc-flush", "http://127.0.0.1:9")  # nothing listens there
     component = Dashboards()
     component.start(ctx)
     try:
         assert component.scraper is not None
-        assert component.scraper.targets == {"ingest": ingest_url}  # a GET would run a flush
-        assert component.health().ok
+        assert component.scraper.targets == {
+            "ingest": ingest_url,
+            "cdc-flush": "http://127.0.0.1:9",
+        }
+        wait_until(lambda: "cdc-flush" in component.health().detail.split("failing:")[1],
+                   timeout=30, what="the first scrape")  # fmt: skip
+        assert component.health().ok  # one target down does not stop the page
+        with urllib.request.urlopen(ctx.endpoints["metrics targets"]) as page:
+            targets = json.loads(page.read())
+        assert targets["ingest"]["up"] and targets["ingest"]["samples"] > 0
+        assert targets["ingest"]["url"] == f"{ingest_url}/metrics"
+        assert not targets["cdc-flush"]["up"] and targets["cdc-flush"]["error"]
         for dashboard in load_dashboards():
             url = ctx.endpoints["dashboards"] + f"d/{dashboard.name}"
             with urllib.request.urlopen(url) as page:

@@ -225,7 +225,7 @@ class CdcFlusher:
 
     def _open(self) -> Warehouse:
         assert self._factory is not None
-        return open_waiting(self._factory)
+        return open_waiting(self._factory, OPEN_WAIT_S)  # read now: tests shorten the wait
 
     def _release(self) -> None:
         """Close a warehouse opened by the factory (the loop is idle or done)."""
@@ -290,7 +290,16 @@ class CdcFlusher:
             by_table.setdefault(item.table, []).append(item)
         written = 0
         if self.warehouse is None and self._factory is not None:
-            self.warehouse = self._open()  # kept open while busy, released when idle
+            try:
+                self.warehouse = self._open()  # kept open while busy, released when idle
+            except (TransientError, WarehouseError) as exc:
+                # e.g. the local DuckDB file still held by another writer after the wait: as a
+                # failed write, the batch is nacked and comes back (the loop must not die with
+                # it unsettled)
+                log.warning("warehouse unavailable, nacking %d messages: %s", len(batch), exc)
+                self.stats.write_failures += 1
+                self._settle(batch, ack=False)
+                return 0
         warehouse = self.warehouse
         assert warehouse is not None
         for table, items in by_table.items():

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -73,14 +72,37 @@ class IngestMetrics:
     unauthenticated: Counter  # route, reason
 
 
-@cache
+_lock = threading.Lock()
+_instruments: IngestMetrics | None = None
+
+
 def ingest_metrics() -> IngestMetrics:
-    """Create (once) and return the ingest instruments.
+    """Create (once per process) and return the ingest instruments.
 
     Under the collector's gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set) they are
     ``prometheus_client`` multiprocess metrics, so a scrape sums every worker; elsewhere
     OpenTelemetry instruments (Prometheus locally, Cloud Monitoring in Cloud Run).
+
+    Creation holds a lock: concurrent first requests on a cold instance build the app twice,
+    and a second set of observable counters of the same names would be ignored by the SDK (its
+    callbacks never run), so the counts of whichever app served would never be exported. Called
+    once per app, never per request.
     """
+    global _instruments  # noqa: PLW0603 - process-wide instruments
+    with _lock:
+        if _instruments is None:
+            _instruments = _create()
+        return _instruments
+
+
+def reset_ingest_metrics() -> None:
+    """Forget the instruments (tests, after :func:`edp.observability.metrics.reset_for_tests`)."""
+    global _instruments  # noqa: PLW0603 - process-wide instruments
+    with _lock:
+        _instruments = None
+
+
+def _create() -> IngestMetrics:
     if multiprocess.enabled():
         return IngestMetrics(
             events_received=multiprocess.Counter("events_received_total"),

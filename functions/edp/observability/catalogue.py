@@ -130,8 +130,9 @@ METRICS: tuple[MetricSpec, ...] = (
        "Local stream loader freshness: ingested_at to queryable in raw, per row."),
     _m("load_end_to_end_lag_seconds", "histogram", "s", "pipeline", "local",
        "Local stream loader: event_timestamp to queryable in raw, per row."),
-    _m("cdc_events_published_total", "counter", "1", "", "local",
-       "Local CDC reader: Debezium change events published."),
+    _m("cdc_events_published_total", "counter", "1", "op", "local",
+       "Local CDC reader: Debezium change events published, by operation (Debezium's op: r "
+       "snapshot read, c, u, d, t)."),
     _m("cdc_reader_lag_seconds", "histogram", "s", "", "local",
        "Local CDC reader: source commit to published."),
 )

@@ -85,14 +85,46 @@ def _monitoring_client(settings: Settings) -> Any:
     return MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
 
 
+def _catalogue_named_reader() -> MetricReader:
+    """A Prometheus reader whose series are named exactly as the catalogue (and Cloud Monitoring).
+
+    The OpenTelemetry Prometheus exporter appends the unit to a name that does not end with it
+    (``bigquery_bytes_processed_total``, unit ``By``, would be exposed as
+    ``bigquery_bytes_processed_bytes_total``), so the same query would read different names
+    locally and in GCP. The catalogue's names already say their unit; the unit stays in the
+    catalogue and in Cloud Monitoring's metric descriptors.
+    """
+    from dataclasses import replace
+
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics.export import MetricsData
+
+    class CatalogueNamedReader(PrometheusMetricReader):
+        def _receive_metrics(
+            self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+        ) -> None:
+            if metrics_data is not None:
+                metrics_data = replace(
+                    metrics_data,
+                    resource_metrics=[
+                        replace(rm, scope_metrics=[
+                            replace(sm, metrics=[replace(m, unit="") for m in sm.metrics])
+                            for sm in rm.scope_metrics
+                        ])
+                        for rm in metrics_data.resource_metrics
+                    ],
+                )  # fmt: skip
+            super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+
+    return CatalogueNamedReader()
+
+
 def _build_provider() -> MeterProvider:
     global _prometheus_reader  # noqa: PLW0603 - lazy process-wide singleton
     settings = get_settings()
     readers: list[MetricReader] = []
     if settings.metrics_exporter == "prometheus":
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-        _prometheus_reader = PrometheusMetricReader()
+        _prometheus_reader = _catalogue_named_reader()
         readers.append(_prometheus_reader)
     elif settings.metrics_exporter == "cloud_monitoring":
         from opentelemetry.exporter.cloud_monitoring import CloudMonitoringMetricsExporter

@@ -37,6 +37,11 @@ primary-key update is a delete of the old key and a create of the new one (heade
 tuple (REPLICA IDENTITY FULL) or sent as ``__debezium_unavailable_value``; transaction ids are
 ``<xid>:<LSN of the record>`` and ``source.sequence`` is ``[last commit LSN, LSN]``.
 
+Traces (``EDP_TRACES_EXPORTER`` set): each streamed change is published inside a producer span
+that starts at its source commit, and the message carries the span's W3C ``traceparent``
+attribute, as ingest's messages do; cdc_flush's batch span links to it (one trace per change).
+Snapshot rows (``op=r``) are not changes and carry none.
+
 Run it: ``edp cdc reader`` (part of ``edp dev``) or ``python -m edp_tools.cdc.reader``.
 """
 
@@ -60,6 +65,7 @@ import orjson
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
+from opentelemetry.trace import SpanKind
 from psycopg2 import sql
 
 from edp.cdc.debezium import CONNECTOR, DEBEZIUM_VERSION, envelope_schema
@@ -70,6 +76,7 @@ from edp.cdc.topology import (
     TRANSACTION_TOPIC_SUFFIX,
 )
 from edp.errors import ConfigError
+from edp.observability import tracing
 from edp.observability.catalogue import instrument
 from edp.observability.metrics import get_meter
 from edp.settings import Settings, get_settings
@@ -306,6 +313,8 @@ class CdcReader:
         meter = get_meter(__name__)
         self._events = instrument(meter, "cdc_events_published_total")
         self._lag = instrument(meter, "cdc_reader_lag_seconds")
+        # Producer spans only when tracing is on: the streaming loop pays nothing otherwise.
+        self._tracer = tracing.get_tracer(__name__) if tracing.enabled() else None
         self.events_published = 0
         #: Set once the snapshot is done and the replication stream is open.
         self.streaming = threading.Event()
@@ -698,11 +707,40 @@ class CdcReader:
             lsn=lsn,
             transaction=transaction,
         )
-        tx.last_seq = self._sink.publish(
-            enc.topic, data, key if key is not None else NULL_KEY, headers
-        )
+        ordering_key = key if key is not None else NULL_KEY
+        if self._tracer is None:
+            tx.last_seq = self._sink.publish(enc.topic, data, ordering_key, headers)
+        else:
+            tx.last_seq = self._traced_publish(tx, enc, op, data, ordering_key, headers)
         self._events.add(1, {"op": op})
         self.events_published += 1
+
+    def _traced_publish(  # noqa: PLR0917 - the arguments of one publish
+        self,
+        tx: _Tx,
+        enc: TableEncoder,
+        op: str,
+        data: bytes,
+        ordering_key: str,
+        headers: dict[str, str] | None,
+    ) -> int:
+        """Publish one change inside a producer span whose ``traceparent`` rides in the message.
+
+        The span starts at the source commit, so its length is the capture hop (commit to
+        handed to Pub/Sub); cdc_flush links its batch span to it (:mod:`edp.cdc.flush`), so a
+        change and its flush are one trace, as an event and its load are from ingest.
+        """
+        assert self._sink is not None and self._tracer is not None
+        with self._tracer.start_as_current_span(
+            f"{enc.topic} publish", kind=SpanKind.PRODUCER, start_time=tx.commit_ts_us * 1000
+        ) as span:
+            span.set_attribute("messaging.system", "gcp_pubsub")
+            span.set_attribute("messaging.destination.name", enc.topic)
+            span.set_attribute("db.system", "postgresql")
+            span.set_attribute("db.collection.name", f"{enc.schema}.{enc.table}")
+            span.set_attribute("db.operation.name", op)
+            attributes = tracing.inject(dict(headers or {}))
+            return self._sink.publish(enc.topic, data, ordering_key, attributes)
 
     def _publish_tx_marker(self, tx: _Tx, status: str, lsn: int) -> None:
         assert self._sink is not None

@@ -110,10 +110,20 @@ def flush(  # noqa: PLR0917 - typer options
             warehouse.close()
 
     if forever:
+        from edp.errors import TransientError
+
+        unrefreshed = FlushStats()  # tables written but whose staging refresh failed
         while not flusher.stopped:
             flusher.stats = FlushStats()
             stats = flusher.run(max_run_s=refresh_every_s)
-            refresh_touched(stats)
+            for ref, n in unrefreshed.per_table.items():
+                stats.per_table[ref] = stats.per_table.get(ref, 0) + n
+            try:
+                refresh_touched(stats)
+                unrefreshed = FlushStats()
+            except TransientError as exc:  # e.g. the DuckDB file held by another writer
+                logging.getLogger(__name__).warning("staging refresh postponed: %s", exc)
+                unrefreshed = stats
         return
     if max_run_s is None and until_idle_s is None:
         max_run_s = settings.cdc_flush_max_run_sec

@@ -120,7 +120,11 @@ def ingest_exposition(store: Store, text: str, labels: Mapping[str, str], at: fl
 
 
 class Scraper:
-    """Scrape ``targets`` (component -> base URL) every ``interval_s`` into ``store``."""
+    """Scrape ``targets`` (component -> base URL) every ``interval_s`` into ``store``.
+
+    ``errors`` holds the last scrape error of each target that is failing now (a target that
+    answers again leaves it); ``samples`` the sample count of each target's last good scrape.
+    """
 
     def __init__(self, targets: Mapping[str, str], store: Store, interval_s: float = 5.0) -> None:
         self.targets = dict(targets)
@@ -130,6 +134,7 @@ class Scraper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: dict[str, str] = {}
+        self.samples: dict[str, int] = {}
 
     def scrape_once(self, at: float | None = None) -> int:
         now = time.time() if at is None else at
@@ -144,9 +149,25 @@ class Scraper:
                 continue
             labels = {"job": job, "instance": instance, "namespace": "edp"}
             with self.lock:
-                total += ingest_exposition(self.store, text, labels, now)
+                n = ingest_exposition(self.store, text, labels, now)
                 self.store.trim(now - RETENTION_S)
+            self.errors.pop(job, None)
+            self.samples[job] = n
+            total += n
         return total
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per target: its ``/metrics`` URL, whether the last scrape worked, and its samples or
+        error (what Prometheus's targets page shows)."""
+        return {
+            job: {
+                "url": f"{base}/metrics",
+                "up": job in self.samples and job not in self.errors,
+                "samples": self.samples.get(job, 0),
+                "error": self.errors.get(job),
+            }
+            for job, base in self.targets.items()
+        }
 
     def start(self) -> Scraper:
         def loop() -> None:
@@ -289,19 +310,25 @@ def serve(
     query_warehouse: Callable[[str], list[dict[str, Any]]] | None = None,
     folder: Path = DASHBOARDS,
 ) -> ThreadingHTTPServer:
-    """Serve ``/`` (the list) and ``/d/<name>`` on 127.0.0.1:``port`` (a daemon thread)."""
+    """Serve ``/`` (the list), ``/d/<name>`` and ``/targets`` (JSON: every scraped
+    ``/metrics`` endpoint and its state) on 127.0.0.1:``port`` (a daemon thread)."""
     dashboards = load_dashboards(folder)
     by_name = {d.name: d for d in dashboards}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             name = self.path.removeprefix("/d/").strip("/")
+            content_type = "text/html; charset=utf-8"
             if self.path in {"/", ""}:
                 links = "".join(f'<li><a href="/d/{d.name}">{d.title}</a></li>' for d in dashboards)
                 page = (
-                    f"<!doctype html><html><body><h1>Dashboards</h1><ul>{links}</ul></body></html>"
+                    f"<!doctype html><html><body><h1>Dashboards</h1><ul>{links}</ul>"
+                    f'<p><a href="/targets">Scraped /metrics endpoints</a></p></body></html>'
                 )
                 status = 200
+            elif self.path == "/targets":
+                page = json.dumps(scraper.status(), indent=1)
+                status, content_type = 200, "application/json"
             elif name in by_name:
                 with scraper.lock:
                     page = render_page(
@@ -312,7 +339,7 @@ def serve(
                 page, status = "not found", 404
             data = page.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import psycopg2
 
 from edp_tools.local.processes import ManagedProcess
+from edp_tools.local.scrape import metered
 from edp_tools.local.stack import Component, Health, StackContext, component
 
 SHOP_DB = "shop"
@@ -82,7 +82,7 @@ class CdcReaderComponent(Component):
     def start(self, ctx: StackContext) -> None:
         dsn = ctx.values["cdc_source_dsn"]
         slot = ctx.settings.cdc_slot_name
-        self.proc = ctx.spawn(self.name, [sys.executable, "-m", "edp_tools.cdc.reader"])
+        self.proc = ctx.spawn(self.name, metered(ctx, self.name, "edp_tools.cdc.reader"))
 
         def slot_active() -> bool:
             try:
@@ -127,7 +127,7 @@ class CdcFlushComponent(Component):
 
     def start(self, ctx: StackContext) -> None:
         self.proc = ctx.spawn(
-            self.name, [sys.executable, "-m", "edp_tools.cli.cdc", "flush", "--forever"]
+            self.name, metered(ctx, self.name, "edp_tools.cli.cdc", "flush", "--forever")
         )
 
     def stop(self) -> None:

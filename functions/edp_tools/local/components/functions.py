@@ -4,6 +4,11 @@ One process per function (as on Cloud Run), each on its own port: ``--port-base`
 function's slot in :data:`ENTRY_POINTS` (``ingest`` on 8080 by default), or free ports when the
 base is 0. Entry points not (yet) defined in ``functions/main.py`` are skipped; others found
 there are served after the known ones.
+
+Metrics: ingest serves ``/metrics`` itself (the same app is the GKE collector, which Managed
+Service for Prometheus scrapes); every other function runs under
+:mod:`edp_tools.observability.metrics_endpoint`, which adds a ``/metrics`` side port, because in
+GCP they push to Cloud Monitoring instead and a request to them does work (``cdc_flush`` flushes).
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from pathlib import Path
 
 from edp.errors import ConfigError
 from edp_tools.local.processes import ManagedProcess, free_port, port_open
+from edp_tools.local.scrape import add_target, metered
 from edp_tools.local.stack import Component, Health, StackContext, component
 
 __all__ = ["ENTRY_POINTS", "FunctionsServer", "entry_points", "functions_source"]
 
 #: Known entry points in port order (a slot stays reserved even while its function is missing).
 ENTRY_POINTS = ("ingest", "cdc_flush", "etl", "quality_check", "sql_review")
+#: Entry points whose app answers ``GET /metrics`` itself (scraped there, no side endpoint).
+OWN_METRICS_ROUTE = ("ingest",)
 
 
 def functions_source() -> Path:
@@ -77,25 +85,17 @@ class FunctionsServer(Component):
                     f"port {port} for function {fn!r} is in use; pass --port-base 0 "
                     "(free ports) or another base"
                 )
-            proc = ctx.spawn(
-                f"fn:{fn}",
-                [
-                    sys.executable,
-                    "-m",
-                    "functions_framework",
-                    "--source",
-                    str(source),
-                    "--target",
-                    fn,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                cwd=source.parent.parent,
-            )
-            self.servers[fn] = (proc, port)
+            args = ["--source", str(source), "--target", fn, "--host", "127.0.0.1"]
+            args += ["--port", str(port)]
             urls[fn] = f"http://127.0.0.1:{port}"
+            if fn in OWN_METRICS_ROUTE:
+                argv = [sys.executable, "-m", "functions_framework", *args]
+                add_target(ctx, fn, urls[fn])
+            else:
+                # functions-framework serves through gunicorn: one forked worker runs the code
+                argv = metered(ctx, fn, "functions_framework", *args, in_worker=True)
+            proc = ctx.spawn(f"fn:{fn}", argv, cwd=source.parent.parent)
+            self.servers[fn] = (proc, port)
         for fn, (proc, port) in self.servers.items():
             proc.wait_ready(
                 lambda port=port: port_open("127.0.0.1", port),  # type: ignore[misc]

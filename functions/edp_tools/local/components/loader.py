@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from edp_tools.local.processes import ManagedProcess
+from edp_tools.local.scrape import metered
 from edp_tools.local.stack import Component, Health, StackContext, component
 
 
@@ -23,15 +22,9 @@ class StreamLoader(Component):
         self.proc = ctx.spawn(
             self.name,
             # Per-batch DuckDB handle: the served cdc_flush / etl functions write the same file.
-            [
-                sys.executable,
-                "-m",
-                "edp_tools.load",
-                "run",
-                "--no-ensure-topology",
-                "--share-warehouse",
-            ],
-        )
+            metered(ctx, self.name, "edp_tools.load", "run", "--no-ensure-topology",
+                    "--share-warehouse"),
+        )  # fmt: skip
         proc = self.proc
         proc.wait_ready(lambda: "loader ready" in proc.log_tail(), timeout=120)
 
