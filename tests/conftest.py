@@ -88,3 +88,18 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wareh
         yield wh
     finally:
         wh.close()
+
+
+@pytest.fixture
+def spans_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Traces on, exported to a fresh JSON-lines file (read with ``tests.spans.read_spans``)."""
+    from edp.observability import tracing
+
+    path = tmp_path / "spans.jsonl"
+    monkeypatch.setenv("EDP_TRACES_EXPORTER", "file")
+    monkeypatch.setenv("EDP_TRACES_FILE", str(path))
+    get_settings.cache_clear()
+    tracing.reset_for_tests()
+    yield path
+    tracing.reset_for_tests()
+    get_settings.cache_clear()

@@ -11,13 +11,11 @@ the file exporter.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.spans import read_spans
 
 from edp.bus.messages import pull
 from edp.cdc.flush import CdcFlusher
@@ -29,22 +27,6 @@ from edp_tools.cdc.shop import connect
 from .conftest import ShopDb, reader_config
 from .pipeline import running_reader, wait_caught_up
 from .test_reader import insert_order
-
-
-@pytest.fixture
-def spans_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "spans.jsonl"
-    monkeypatch.setenv("EDP_TRACES_EXPORTER", "file")
-    monkeypatch.setenv("EDP_TRACES_FILE", str(path))
-    get_settings.cache_clear()
-    tracing.reset_for_tests()
-    yield path
-    tracing.reset_for_tests()
-
-
-def _spans(path: Path) -> list[dict[str, Any]]:
-    tracing.flush_traces()
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _ids(span: dict[str, Any]) -> tuple[str, str]:
@@ -70,7 +52,7 @@ def test_a_committed_change_and_its_flush_are_one_trace(
     (row,) = warehouse.query("SELECT order_id, source_ts FROM raw.cdc_orders").rows
     assert row["order_id"] == 4242
 
-    spans = _spans(spans_file)
+    spans = read_spans(spans_file)
     topic = f"{settings.cdc_topic_prefix}.shop.orders"
     (publish,) = [s for s in spans if s["name"] == f"{topic} publish"]
     (batch,) = [s for s in spans if s["name"] == "cdc_flush process"]

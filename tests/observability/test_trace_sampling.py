@@ -9,13 +9,12 @@ count is binomial (mean 1,000, sd 27): 850-1,150 is beyond 5 sd either way.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from tests.spans import read_spans
 
 from edp.observability import tracing
 from edp.settings import get_settings
@@ -25,23 +24,15 @@ NOT_SAMPLED = "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203332-00"
 
 
 @pytest.fixture
-def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "spans.jsonl"
-    monkeypatch.setenv("EDP_TRACES_EXPORTER", "file")
-    monkeypatch.setenv("EDP_TRACES_FILE", str(path))
+def traced(spans_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EDP_TRACES_SAMPLE_RATIO", "0.25")
     get_settings.cache_clear()
     tracing.reset_for_tests()
-    yield path
-    tracing.reset_for_tests()
-    get_settings.cache_clear()
+    return spans_file
 
 
 def _names(path: Path) -> list[str]:
-    tracing.flush_traces()
-    if not path.exists():
-        return []
-    return [json.loads(line)["name"] for line in path.read_text().splitlines() if line.strip()]
+    return [span["name"] for span in read_spans(path)]
 
 
 def test_a_quarter_of_new_traces_are_recorded(traced: Path) -> None:

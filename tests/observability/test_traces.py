@@ -9,14 +9,13 @@ span instead of choosing one parent). Spans are read back from the file exporter
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from tests.spans import read_spans
 
 from edp.bus.clients import build_publisher, build_subscriber
 from edp.ingest.app import create_app
@@ -29,22 +28,6 @@ from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_KEY = "trace-write-key"
-
-
-@pytest.fixture
-def spans_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "spans.jsonl"
-    monkeypatch.setenv("EDP_TRACES_EXPORTER", "file")
-    monkeypatch.setenv("EDP_TRACES_FILE", str(path))
-    get_settings.cache_clear()
-    tracing.reset_for_tests()
-    yield path
-    tracing.reset_for_tests()
-
-
-def _spans(path: Path) -> list[dict[str, Any]]:
-    tracing.flush_traces()
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _one(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -102,7 +85,7 @@ def test_one_event_is_one_trace_from_request_to_warehouse(
     rows = warehouse.query("SELECT event_id FROM raw.user_events").rows
     assert [r["event_id"] for r in rows] == [event_id]
 
-    spans = _spans(spans_file)
+    spans = read_spans(spans_file)
     request = _one(spans, "POST /v1/events")
     publish = _one(spans, f"{name} publish")
     batch = _one(spans, "events-loader process")
@@ -148,7 +131,7 @@ def test_a_cdc_change_links_to_its_flush_and_write(
     flusher.run(until_idle_s=2.0, max_run_s=60)
     assert flusher.stats.rows_written == 1
 
-    spans = _spans(spans_file)
+    spans = read_spans(spans_file)
     capture = _one(spans, "shop.orders capture")
     batch = _one(spans, "cdc_flush process")
     write = _one(spans, "warehouse write")
