@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,13 @@ import pytest
 from edp.settings import get_settings
 from edp_tools.local.postgres import PostgresCluster
 from edp_tools.local.pubsub_emulator import PubSubEmulator
+
+# A test run started in the background by a non-interactive shell (`cmd &` in a script, some CI
+# runners) inherits SIGINT *ignored*, and so would every process the tests start: `edp dev` and
+# `edp demo` would ignore the Ctrl-C their tests send. Catching it here gives exec'd children
+# the default disposition back (a caught signal is reset on exec; an ignored one stays ignored).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if TYPE_CHECKING:
     from edp.warehouse.port import Warehouse

@@ -32,3 +32,21 @@ def test_other_errors_pass_through_unchanged() -> None:
             raise WarehouseError("query failed") from exc
     with pytest.raises(EdpError), _ctrl_c_stays_ctrl_c():
         raise EdpError("no cause")
+
+
+def test_a_ctrl_c_swallowed_inside_a_phase_still_stops_the_run_when_the_phase_ends() -> None:
+    # e.g. DuckDB turned the SIGINT into a query error that a worker handled and went on
+    from io import StringIO
+
+    from rich.console import Console
+
+    from edp_tools.demo.panel import Phases
+
+    phases = Phases(Console(file=StringIO()))
+    with phases("first"):
+        pass
+    with pytest.raises(KeyboardInterrupt), phases("second"):
+        phases.interrupted = True  # what the run's SIGINT handler sets
+    assert "second" not in phases.seconds
+    with pytest.raises(KeyboardInterrupt), phases("third"):
+        raise AssertionError("a phase must not start after Ctrl-C")

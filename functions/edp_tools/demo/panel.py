@@ -23,12 +23,20 @@ class Phases:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.seconds: dict[str, float] = {}
+        #: Set by the run's SIGINT handler. A Ctrl-C that lands inside a DuckDB query is turned
+        #: into a query error, which a worker or a probe may handle and go on; the flag makes
+        #: the run stop at the latest when the current phase ends.
+        self.interrupted = False
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        if self.interrupted:
+            raise KeyboardInterrupt
         started = time.monotonic()
         self.console.print(f"[bold cyan]▶ {name}[/bold cyan]")
         yield
+        if self.interrupted:
+            raise KeyboardInterrupt
         self.seconds[name] = time.monotonic() - started
         self.console.print(f"  [green]✓[/green] {name} ({self.seconds[name]:.1f} s)")
 

@@ -111,6 +111,7 @@ class DemoRunner:
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> DemoResult:
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        signal.signal(signal.SIGINT, self._on_ctrl_c)
         saved_env = dict(os.environ)
         self.stack: Any = None
         try:
@@ -128,6 +129,11 @@ class DemoRunner:
                 from edp.settings import get_settings
 
                 get_settings.cache_clear()
+
+    def _on_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-C: remembered (see :attr:`Phases.interrupted`), then raised as usual."""
+        self.phase.interrupted = True
+        raise KeyboardInterrupt
 
     def _cleanup(self) -> None:
         for thread in reversed(self._threads):
