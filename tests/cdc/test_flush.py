@@ -463,7 +463,7 @@ def test_a_warehouse_that_cannot_be_opened_nacks_the_batch_and_the_loop_goes_on(
             return getattr(warehouse, name)
 
         def close(self) -> None:
-            pass
+            """Left open: the ``warehouse`` fixture closes it after the test."""
 
     held_until: list[float] = []  # held 0.6 s from the first open: longer than the wait
 

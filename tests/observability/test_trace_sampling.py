@@ -38,8 +38,7 @@ def _names(path: Path) -> list[str]:
 def test_a_quarter_of_new_traces_are_recorded(traced: Path) -> None:
     tracer = tracing.get_tracer("test")
     for _ in range(4000):
-        with tracer.start_as_current_span("root"):
-            pass
+        tracer.start_span("root").end()
     assert 850 <= _names(traced).count("root") <= 1150
 
 
@@ -50,8 +49,7 @@ def test_a_hop_follows_the_sampled_flag_it_received(traced: Path) -> None:
         token = otel_context.attach(ctx)
         try:
             for _ in range(50):
-                with tracer.start_as_current_span(name):
-                    pass
+                tracer.start_span(name).end()  # a child of the attached remote parent
         finally:
             otel_context.detach(token)
     names = _names(traced)
