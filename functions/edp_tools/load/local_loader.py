@@ -299,6 +299,7 @@ class LocalLoader:
         self._events = EventIdDeduper(config.dedup_horizon_s)
         self._errors = EventIdDeduper(config.dedup_horizon_s)
         self._last_progress_log = 0.0
+        self._logged_batches = 0
         self._error_id_column = "error_id" if "error_id" in self.errors_table.column_names else None
         self._loaded_at_index = (
             self.mapper.schema.get_field_index(self.mapper.loaded_at_column)
@@ -373,6 +374,7 @@ class LocalLoader:
             EdpError: a pull worker died (its log says why).
         """
         self.stats = LoaderStats()
+        self._logged_batches = 0
         self.ready.clear()
         self.warm_up()
         ctx = _worker_context()
@@ -398,6 +400,8 @@ class LocalLoader:
             while not stop.is_set():
                 if self._write_one_batch(out, self.config.max_batch_delay_s, ready, done):
                     last_activity = time.monotonic()
+                else:
+                    self._log_progress()
                 if not announced and len(ready) == len(workers):
                     announced = True
                     self.ready.set()
@@ -538,6 +542,22 @@ class LocalLoader:
         self._record(kept, dead, duplicates=duplicates, loaded_at_us=loaded_at_us,
                      messages=len(ack_ids))  # fmt: skip
 
+    def _log_progress(self) -> None:
+        """At most one progress line a second, and one more once batches stop coming: the run
+        loop calls this when idle too, so the last line always carries the final figures."""
+        stats = self.stats
+        now = time.monotonic()
+        if stats.batches == self._logged_batches or now - self._last_progress_log < 1.0:
+            return
+        self._last_progress_log = now
+        self._logged_batches = stats.batches
+        log.info(
+            "loaded %d rows so far (%d duplicates dropped, %d dead letters)",
+            stats.rows_loaded,
+            stats.duplicates,
+            stats.dead_letters,
+        )
+
     def _record(
         self,
         kept: pa.Table,
@@ -548,20 +568,12 @@ class LocalLoader:
         messages: int,
     ) -> None:
         stats = self.stats
-        now = time.monotonic()
-        if now - self._last_progress_log >= 1.0:
-            self._last_progress_log = now
-            log.info(
-                "loaded %d rows so far (%d duplicates dropped, %d dead letters)",
-                stats.rows_loaded + kept.num_rows,
-                stats.duplicates + duplicates,
-                stats.dead_letters + len(dead),
-            )
         stats.messages += messages
         stats.rows_loaded += kept.num_rows
         stats.duplicates += duplicates
         stats.dead_letters += len(dead)
         stats.batches += 1
+        self._log_progress()
         self.metrics.record_batch(
             loaded=kept.num_rows,
             duplicates=duplicates,
