@@ -103,6 +103,20 @@ def test_invalid_requests_are_400_with_the_field(
     assert row["error"].startswith(("invalid request", "(date", "refused"))
 
 
+@pytest.mark.parametrize(
+    ("execution_id", "recorded"),
+    [("exec-9", ("workflow", "exec-9")), (7, ("http", None)), ("x" * 257, ("http", None))],
+)
+def test_a_refused_run_keeps_the_workflow_execution_id(
+    client: FlaskClient, warehouse: Warehouse, execution_id: object, recorded: tuple[str, Any]
+) -> None:
+    body = {"date": "2026-02-30", "layer": "staging", "execution_id": execution_id}
+    assert client.post("/", json=body).status_code == 400
+    (row,) = runs(warehouse)
+    assert (row["task"], row["status"]) == ("staging", "failed")
+    assert (row["trigger"], row["execution_id"]) == recorded
+
+
 def test_unknown_model_is_404(client: FlaskClient) -> None:
     response = client.post("/", json={"date": DAY, "model": "mart.nope"})
     assert response.status_code == 404

@@ -227,13 +227,16 @@ def test_permanent_failure_ends_in_the_failure_path(
     assert verdict["error"]["code"] == 400
     # not retried (a 400 is not transient), no mart ran, the failure was recorded once
     assert [(s.path, s.status) for s in proxy.seen] == [("/", 400), ("/record-failure", 200)]
-    # the etl function records the refused request itself, and the workflow's failure path
-    # records it again (both rows failed, same execution; see docs/reliability.md)
+    # the etl function records the refused request itself (the execution's first row), and the
+    # workflow's failure path records the execution's failure: two failed rows, one execution id
     runs = recorded_runs(served)
-    assert runs and {r["status"] for r in runs} == {"failed"}
-    (run,) = [r for r in runs if r["trigger"] == "workflow"]
-    assert (run["task"], run["status"], run["run_date"]) == ("staging", "failed", None)
-    assert "2026-02-30" in run["error"] and run["execution_id"] == "exec-bad"
+    assert [(r["task"], r["status"], r["trigger"], r["execution_id"]) for r in runs] == [
+        ("staging", "failed", "workflow", "exec-bad")
+    ] * 2
+    assert all(r["run_date"] is None and "2026-02-30" in r["error"] for r in runs)
+    refused, reported = sorted(runs, key=lambda r: r["error"].startswith("(date"), reverse=True)
+    assert refused["error"].startswith("(date '2026-02-30') invalid request")
+    assert '"code": 400' in reported["error"]  # the workflow's error map
 
 
 def test_a_mart_failing_in_its_branch_fails_the_run_and_is_recorded(

@@ -139,10 +139,22 @@ def _record_refused(
     payload: object,
     reason: str,
 ) -> None:
-    """Record a run request that could not run (the runner records model failures itself)."""
+    """Record a run request that could not run (the runner records model failures itself).
+
+    A request from the workflow keeps its execution id and trigger, so this row and the one the
+    workflow's failure path adds (``/record-failure``) are found as one execution's failure.
+    """
     task, day, text = _failed_target(payload)
+    fields = payload if isinstance(payload, dict) else {}
+    execution = fields.get("execution_id")
+    execution_id = execution if isinstance(execution, str) and 0 < len(execution) <= 256 else None
     try:
-        runner = EtlRunner(warehouse(), settings=settings, trigger="http")
+        runner = EtlRunner(
+            warehouse(),
+            settings=settings,
+            trigger="workflow" if execution_id else "http",
+            execution_id=execution_id,
+        )
         with lock:
             runner.record_failure(task, day, f"(date {text}) {reason}" if text else reason)
     except Exception:  # the refusal stands; its record is best effort, and logged
