@@ -17,7 +17,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tests.spans import read_spans
 
 from edp.observability import tracing
-from edp.settings import get_settings
+from edp.settings import Settings, get_settings
 
 SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 NOT_SAMPLED = "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203332-00"
@@ -66,3 +66,42 @@ def test_the_traceparent_travels_even_when_not_recorded(traced: Path) -> None:
             # the low bit of trace-flags is "sampled" (level 2 adds 0x02, "random trace id")
             sampled_bits.add(int(carried["traceparent"][-2:], 16) & 0x01)
     assert sampled_bits == {0, 1}  # every message carries one, recorded or not
+
+
+def test_ingest_at_a_ratio_every_message_names_its_request_and_sampled_ones_their_spans(
+    traced: Path,
+) -> None:
+    # Through the real ingest app: every published message carries a traceparent. A sampled
+    # one (flags' low bit set) names a recorded producer span, child of a recorded server span
+    # of the same trace; of an unsampled one's trace (low bit clear) no span is recorded.
+    from edp.ingest.app import create_app
+    from edp.ingest.publisher import RecordingPublisher
+
+    settings = Settings(_env_file=None, project="p", write_keys="k", metrics_exporter="none")
+    publisher = RecordingPublisher()
+    client = create_app(settings, publisher).test_client()
+    event = {"event_type": "page_view", "anonymous_id": "a1",
+             "client_timestamp": "2026-11-26T10:00:00Z"}  # fmt: skip
+    for _ in range(400):
+        response = client.post("/v1/events", json=event, headers={"X-Write-Key": "k"})
+        assert response.status_code == 200, response.data
+    carried = [m.attributes["traceparent"] for m in publisher.messages["events"]]
+    assert len(carried) == 400
+    spans = read_spans(traced)
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    recorded_traces = {s["context"]["trace_id"] for s in spans}
+    sampled = [tp for tp in carried if int(tp[-2:], 16) & 0x01]
+    assert 50 <= len(sampled) <= 150  # binomial(400, 0.25): mean 100, sd 8.7
+    for traceparent in carried:
+        _, trace_id, span_id, flags = traceparent.split("-")
+        if int(flags, 16) & 0x01:
+            producer = by_id["0x" + span_id]
+            assert producer["kind"] == "SpanKind.PRODUCER"
+            server = by_id[producer["parent_id"]]
+            assert server["kind"] == "SpanKind.SERVER"
+            assert (
+                server["context"]["trace_id"] == producer["context"]["trace_id"] == "0x" + trace_id
+            )
+        else:
+            assert "0x" + trace_id not in recorded_traces
+    assert len(spans) == 2 * len(sampled)

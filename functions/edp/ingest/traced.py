@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from flask import Request, Response
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from edp.ingest.publisher import OutboundMessage, Publisher
@@ -23,19 +24,30 @@ class TracedPublisher:
         self.inner = inner
 
     def publish(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
+        if not trace.get_current_span().is_recording():
+            # An unsampled request (most of them at the deployed ratio): its producer span would
+            # be unsampled too (parent-based) and never exported, so none is made. The messages
+            # still carry the request's traceparent with the sampled flag off, as they would the
+            # producer's; consumers only link to it.
+            self.inner.publish(topic, _carrying_context(messages))
+            return
         tracer = tracing.get_tracer("edp.ingest")
         with tracer.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.system", "gcp_pubsub")
             span.set_attribute("messaging.destination.name", topic)
             span.set_attribute("messaging.batch.message_count", len(messages))
-            carried = [replace(m, attributes=tracing.inject(dict(m.attributes))) for m in messages]
-            self.inner.publish(topic, carried)
+            self.inner.publish(topic, _carrying_context(messages))
 
     def check(self, topic: str) -> None:
         self.inner.check(topic)
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _carrying_context(messages: Sequence[OutboundMessage]) -> list[OutboundMessage]:
+    """The messages with the current span's ``traceparent`` added to their attributes."""
+    return [replace(m, attributes=tracing.inject(dict(m.attributes))) for m in messages]
 
 
 def traced_publisher(publisher: Publisher) -> Publisher:
