@@ -26,7 +26,8 @@ from edp.ingest.cpu_quota import default_workers
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("EDP_INGEST_WORKERS") or default_workers())
 worker_class = "gthread"
-threads = int(os.environ.get("EDP_INGEST_THREADS", "8"))
+DEFAULT_THREADS = 8
+threads = int(os.environ.get("EDP_INGEST_THREADS") or DEFAULT_THREADS)
 keepalive = 75  # longer than a typical load balancer's idle timeout (GCLB: 600 s backend, 60 s)
 # Kubernetes sends SIGTERM, waits terminationGracePeriodSeconds, then SIGKILL: finish in-flight
 # requests (and their publishes) well inside that.

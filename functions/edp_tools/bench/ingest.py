@@ -55,6 +55,7 @@ from typing import Any
 
 import orjson
 
+from edp.ingest.gunicorn_conf import DEFAULT_THREADS
 from edp_tools.bench import Bar, benchmark
 
 PROJECT = "edp-bench"
@@ -62,7 +63,8 @@ WRITE_KEY = "bench-write-key"
 EVENTS_SUB = "bench-events-count"
 BAD_SUB = "bench-bad-count"
 WORKERS = 2
-THREADS = 8
+#: Threads per worker as deployed (gunicorn_conf's EDP_INGEST_THREADS), for the bare server too.
+THREADS = int(os.environ.get("EDP_INGEST_THREADS") or DEFAULT_THREADS)
 #: The ingest trace sampling ratio as deployed (Terraform's ``ingest_trace_sample_ratio`` default
 #: and the collector's config map; tests/infra/test_trace_sampling.py keeps them equal).
 DEPLOYED_TRACE_SAMPLE_RATIO = 0.1
