@@ -123,9 +123,10 @@ def test_cdc_flush_writes_raw_and_refreshes_staging(
         settings=topology,
     )
     with serve("cdc_flush", bq=bq_endpoint) as url:
-        # the flush pulls for 20 s, then merges staging on the emulator (slow: ~100 s measured);
-        # Cloud Run allows the function 540 s (terraform var functions.cdc_flush.timeout_s)
-        response = httpx.post(f"{url}/", json={"max_run_s": 20}, timeout=300)
+        # The flush pulls for 8 s (the changes were published before), then refreshes staging.
+        # It used to answer after ~110 s: its trace export retried a Cloud Trace that never
+        # answered for 120 s on the request thread (tests/observability/test_cloud_trace_export).
+        response = httpx.post(f"{url}/", json={"max_run_s": 8}, timeout=300)
     assert response.status_code == 200, response.text
     raw = warehouse.query("SELECT order_id, status, lsn FROM raw.cdc_orders ORDER BY lsn").rows
     assert [(r["order_id"], r["status"]) for r in raw][-3:] == [

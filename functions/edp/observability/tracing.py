@@ -42,6 +42,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from edp.settings import Settings, get_settings
 
 TRACEPARENT = "traceparent"
+#: One export to Cloud Trace, retries included, gives up after this long (see BoundedTraceClient).
+TRACE_EXPORT_DEADLINE_S = 5.0
 _PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -73,16 +75,46 @@ def _exporter(settings: Settings) -> tuple[Any, bool]:
 
 
 def _trace_client(settings: Settings) -> Any:
-    """A TraceServiceClient on a loopback stand-in when one is configured (tests), else None
-    (the exporter's default: ADC against cloudtrace.googleapis.com)."""
-    if settings.traces_api_endpoint is None:
-        return None
-    import grpc
+    """The exporter's TraceServiceClient, with every export bounded by
+    :data:`TRACE_EXPORT_DEADLINE_S`: ADC against cloudtrace.googleapis.com, or a loopback
+    stand-in when ``traces_api_endpoint`` is set (tests)."""
     from google.cloud.trace_v2 import TraceServiceClient
+
+    if settings.traces_api_endpoint is None:
+        return BoundedTraceClient(TraceServiceClient())
+    import grpc
     from google.cloud.trace_v2.services.trace_service.transports import TraceServiceGrpcTransport
 
     channel = grpc.insecure_channel(settings.traces_api_endpoint)
-    return TraceServiceClient(transport=TraceServiceGrpcTransport(channel=channel))
+    return BoundedTraceClient(
+        TraceServiceClient(transport=TraceServiceGrpcTransport(channel=channel))
+    )
+
+
+class BoundedTraceClient:
+    """The one call CloudTraceSpanExporter makes, with a short retry budget.
+
+    The SDK's batch processor exports in the *flushing* thread, and functions flush before they
+    answer (:func:`flush_traces`); with the client's default policy (retry for 120 s) a Cloud
+    Trace that did not answer held every response for two minutes. Spans are telemetry: after
+    :data:`TRACE_EXPORT_DEADLINE_S` the batch is dropped (the exporter logs it) and the request
+    goes on.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def batch_write_spans(self, request: Any = None, **_: Any) -> None:
+        from google.api_core.retry import Retry, if_transient_error
+
+        retry = Retry(
+            predicate=if_transient_error,
+            initial=0.1,
+            maximum=1.0,
+            multiplier=2.0,
+            timeout=TRACE_EXPORT_DEADLINE_S,
+        )
+        self.client.batch_write_spans(request=request, retry=retry, timeout=TRACE_EXPORT_DEADLINE_S)
 
 
 def _json_line(span: Any) -> str:
