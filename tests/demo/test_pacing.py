@@ -36,6 +36,42 @@ def test_without_a_signal_the_clock_is_the_wall_clock() -> None:
     assert "fixed schedule" in pacer.describe(60.0, 60.0)
 
 
+def test_a_speed_up_creeps_to_its_ceiling_while_the_loader_keeps_up() -> None:
+    # Nothing waits (every accepted event has landed), so each 0.5 s tick adds 0.1 to the rate:
+    # 1.0 before the speed-up; after it 1.1, 1.2, ... reaching the ceiling 2.0 after 10 ticks
+    # (5 s) and staying there. Virtual time over the 10 s after it, by hand: the first 5 s
+    # average (1.0 + 2.0) / 2 = 1.5 minus half a step of lag per tick ~ 7.25, then 5 s at 2.0.
+    landed = 100
+    pacer = Pacer(lambda: landed, target_lag_s=1.0, increase=0.1, tick_s=0.5)
+    pacer.start(0.0)
+    pacer.observe(100, elapsed_ms=10.0, now=0.0)
+    assert _run_clock(pacer, 5.0) == pytest.approx(5.0)  # nominal: nothing raised the ceiling
+    assert pacer.rate == 1.0
+    pacer.allow_speed_up(2.0, "the faults were over")
+    now, virtual0 = 5.0, pacer.virtual(5.0)
+    while now < 15.0 - 1e-9:
+        now = round(now + 0.1, 6)
+        pacer.virtual(now)
+    assert pacer.rate == 2.0 and max(rate for _, rate in pacer.history) == 2.0
+    assert pacer.virtual(15.0) - virtual0 == pytest.approx(17.25, abs=0.5)
+    assert pacer.slowed_s == 0.0
+    assert "once the faults were over, it ran up to 2.0x the nominal speed" in pacer.describe(
+        60.0, 40.0
+    )
+
+
+def test_a_speed_up_still_yields_to_a_backlog() -> None:
+    landed = 1
+    pacer = Pacer(lambda: landed, target_lag_s=1.0, min_rate=0.5, tick_s=0.5)
+    pacer.start(0.0)
+    pacer.allow_speed_up(4.0, "the faults were over")
+    pacer.observe(100, elapsed_ms=10.0, now=0.0)  # 99 of them never land
+    _run_clock(pacer, 10.0)
+    assert pacer.rate == 0.5  # the ceiling rose; the backlog still brought it to the floor
+    # the ticks at 0.1 s and 0.6 s saw waits under the 1 s target (+0.1 each), the next one over
+    assert max(rate for _, rate in pacer.history) == 1.2
+
+
 def test_a_backlog_slows_the_clock_down_to_its_floor_and_no_further() -> None:
     landed = 0  # the loader lands nothing
     pacer = Pacer(lambda: landed, target_lag_s=1.0, min_rate=0.5, tick_s=0.5)

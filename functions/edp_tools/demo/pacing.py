@@ -60,6 +60,8 @@ class Pacer:
         increase: Rate added back per tick when under target.
         tick_s: How often the signals are read (wall seconds).
         max_hold_s: Longest hold for the first events to land.
+        max_rate: The fastest the clock runs: 1 (the nominal schedule) until
+            :meth:`allow_speed_up` raises it.
     """
 
     landed: Callable[[], int] | None = None
@@ -70,7 +72,10 @@ class Pacer:
     increase: float = 0.1
     tick_s: float = 0.5
     max_hold_s: float = 15.0
+    max_rate: float = 1.0
     rate: float = 1.0
+    #: why the clock may run faster than nominal (set by allow_speed_up)
+    sped_up_because: str = ""
     #: wall seconds the clock held still waiting for the first events to land
     held_s: float = 0.0
     #: (wall seconds since start, rate from then on), one entry per change of rate
@@ -100,6 +105,25 @@ class Pacer:
         self._accepted = 0
         self.held_s = 0.0
         self._primed = self.landed is None
+
+    def allow_speed_up(self, max_rate: float, because: str) -> None:
+        """From now on the clock may run up to ``max_rate`` x nominal, still only as fast as the
+        pipeline keeps up (the same backpressure, now with a higher ceiling; without a
+        backpressure signal, at once). The chaos demo raises it once every fault has recovered:
+        the rest of the replay only has to be streamed.
+
+        Example (no backpressure signal):
+            >>> pacer = Pacer()
+            >>> pacer.start(0.0)
+            >>> pacer.allow_speed_up(4.0, "the faults were over")
+            >>> pacer.virtual(2.0), round(pacer.wall_wait(16.0, now=2.0), 2)
+            (8.0, 2.0)
+        """
+        self.max_rate = max(max_rate, 1.0)
+        self.sped_up_because = because
+        if self.landed is None:  # no backpressure signal to creep up by: straight to the ceiling
+            self.rate = self.max_rate
+            self.history.append((self._wall - self._wall0, self.rate))
 
     def observe(self, accepted: int, *, elapsed_ms: float, now: float) -> None:
         """An ingest answer came back at ``now`` after ``elapsed_ms``, accepting ``accepted``."""
@@ -156,7 +180,7 @@ class Pacer:
         if behind:
             rate = max(self.min_rate, self.rate * self.decrease)
         else:
-            rate = min(1.0, self.rate + self.increase)
+            rate = min(self.max_rate, self.rate + self.increase)
         if rate != self.rate:
             self.rate = round(rate, 6)
             self.history.append((now - self._wall0, self.rate))
@@ -186,7 +210,14 @@ class Pacer:
             if self.held_s >= 0.1
             else ""
         )
+        fastest = max(rate for _, rate in self.history) if self.history else 1.0
+        kept_up = " (as fast as the pipeline kept up)" if self.landed is not None else ""
+        sped = (
+            f"; once {self.sped_up_because}, it ran up to {fastest:.1f}x the nominal speed{kept_up}"
+            if fastest > 1.0
+            else ""
+        )
         return (
             f"Replay speed: the day's 24 h in {replay_seconds:.0f} s, {effective:,.0f}x "
-            f"(nominal {nominal:,.0f}x in {replay_seconds_planned:.0f} s), {how}{held}."
+            f"(nominal {nominal:,.0f}x in {replay_seconds_planned:.0f} s), {how}{held}{sped}."
         )
