@@ -105,3 +105,21 @@ def test_ingest_at_a_ratio_every_message_names_its_request_and_sampled_ones_thei
         else:
             assert "0x" + trace_id not in recorded_traces
     assert len(spans) == 2 * len(sampled)
+
+
+def test_a_publish_outside_any_request_is_its_own_traced_root(traced: Path) -> None:
+    # No request span to name: the producer span is the root (sampled at the ratio), and the
+    # message carries its traceparent either way.
+    from edp.ingest.publisher import OutboundMessage, RecordingPublisher
+    from edp.ingest.traced import TracedPublisher
+
+    inner = RecordingPublisher()
+    publisher = TracedPublisher(inner)
+    for _ in range(200):
+        publisher.publish("events", [OutboundMessage(b"{}", {"event_count": "1"})])
+    carried = [m.attributes.get("traceparent", "") for m in inner.messages["events"]]
+    assert all(len(tp.split("-")) == 4 for tp in carried)
+    recorded = [s for s in read_spans(traced) if s["name"] == "events publish"]
+    sampled = [tp for tp in carried if int(tp[-2:], 16) & 0x01]
+    assert len(recorded) == len(sampled) and 0 < len(sampled) < 200
+    assert all(s["parent_id"] is None for s in recorded)

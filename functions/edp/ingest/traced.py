@@ -24,11 +24,13 @@ class TracedPublisher:
         self.inner = inner
 
     def publish(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
-        if not trace.get_current_span().is_recording():
-            # An unsampled request (most of them at the deployed ratio): its producer span would
-            # be unsampled too (parent-based) and never exported, so none is made. The messages
-            # still carry the request's traceparent with the sampled flag off, as they would the
-            # producer's; consumers only link to it.
+        current = trace.get_current_span()
+        if current.get_span_context().is_valid and not current.is_recording():
+            # Inside an unsampled request (most of them at the deployed ratio): its producer span
+            # would be unsampled too (parent-based) and never exported, so none is made. The
+            # messages still carry the request's traceparent with the sampled flag off, as they
+            # would the producer's; consumers only link to it. (No request span at all: a
+            # producer span is the root, sampled at the ratio, as before.)
             self.inner.publish(topic, _carrying_context(messages))
             return
         tracer = tracing.get_tracer("edp.ingest")
