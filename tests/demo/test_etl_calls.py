@@ -105,4 +105,6 @@ def test_calls_run_staging_then_every_mart(etl_url: str) -> None:
 def test_a_refused_call_is_recorded_as_failed_and_raised(etl_url: str) -> None:
     with pytest.raises(EtlCallError, match="HTTP 400"):
         run_daily_etl(etl_url, DAY, lookback_days=99, execution_id="demo-test-2")
-    assert [r["status"] for r in _runs("demo-test-2")] == ["failed"]
+    # Two rows of one execution, as under Workflows: the function's record of the refused
+    # request, and the failure path's record of the execution's failure (both task "staging").
+    assert [(r["task"], r["status"]) for r in _runs("demo-test-2")] == [("staging", "failed")] * 2
