@@ -33,6 +33,16 @@ def _ids(span: dict[str, Any]) -> tuple[str, str]:
     return span["context"]["trace_id"], span["context"]["span_id"]
 
 
+def _commit_order(shop_db: ShopDb, order_id: int) -> None:
+    """Commit one order in the shop and wait until the reader has published it."""
+    conn = connect(shop_db.dsn)
+    with conn.cursor() as cur:
+        insert_order(cur, order_id)
+    conn.commit()
+    conn.close()
+    wait_caught_up(shop_db.dsn, shop_db.slot)
+
+
 def test_a_committed_change_and_its_flush_are_one_trace(
     spans_file: Path, shop_db: ShopDb, cdc_settings: Settings, warehouse: Warehouse,
     tmp_path: Path,
@@ -40,12 +50,7 @@ def test_a_committed_change_and_its_flush_are_one_trace(
     settings = get_settings()  # the fixture's topics, with the span file
     config = reader_config(shop_db, settings, tmp_path)
     with running_reader(config, settings):
-        conn = connect(shop_db.dsn)
-        with conn.cursor() as cur:
-            insert_order(cur, 4242)
-        conn.commit()
-        conn.close()
-        wait_caught_up(shop_db.dsn, shop_db.slot)
+        _commit_order(shop_db, 4242)
     flusher = CdcFlusher(warehouse, settings.model_copy(update={"cdc_flush_interval_sec": 0.3}))
     flusher.run(until_idle_s=2.0, max_run_s=60)
     assert flusher.stats.rows_written == 1
@@ -82,12 +87,7 @@ def test_without_tracing_the_messages_carry_no_traceparent(
     settings = get_settings()
     assert settings.traces_exporter == "none"
     with running_reader(reader_config(shop_db, settings, tmp_path), settings):
-        conn = connect(shop_db.dsn)
-        with conn.cursor() as cur:
-            insert_order(cur, 7)
-        conn.commit()
-        conn.close()
-        wait_caught_up(shop_db.dsn, shop_db.slot)
+        _commit_order(shop_db, 7)
     sub = f"{settings.cdc_subscription_prefix}.shop.orders"
     deadline = time.monotonic() + 30
     got: list[Any] = []

@@ -14,69 +14,33 @@ The checks are recomputed here from what the run left behind, not from the demo'
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edp.cdc.staging import STAGING_META, captured_tables
 from edp.contracts.catalog import load_catalog
-from edp.settings import Settings
 from edp_tools.cdc.shop import connect
 from edp_tools.demo.browser import check_report
 from edp_tools.demo.chaos import FAULTS
+from edp_tools.demo.process import DemoProcess, run_demo_process
 from edp_tools.local.postgres import PostgresCluster
-from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
 
 # The module fixture runs the whole chaos demo (about 6-9 minutes on a busy 2-core machine).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-@dataclass
-class ChaosRun:
-    out: Path
-    state: Path
-    returncode: int
-    stderr: str
-
-    @property
-    def figures(self) -> dict[str, Any]:
-        return dict(json.loads((self.out / "report.json").read_text()))
-
-    def warehouse(self) -> DuckDBWarehouse:
-        settings = Settings(_env_file=None, EDP_STATE_DIR=str(self.state))  # type: ignore[call-arg]
-        return DuckDBWarehouse(self.state / "warehouse.duckdb", settings=settings, read_only=True)
-
-
 @pytest.fixture(scope="module")
-def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRun]:
-    root = tmp_path_factory.mktemp("chaos")
-    out, state = root / "out", root / "state"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("EDP_") and k != "PUBSUB_EMULATOR_HOST"
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "edp_tools.cli.main", "demo", "--chaos", "--size", "small",
-         "--etl", "calls", "--out", str(out), "--state-dir", str(state)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
+def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    yield run_demo_process(
+        "--chaos", "--size", "small", "--etl", "calls",
+        folder=tmp_path_factory.mktemp("chaos"), timeout=1500,
     )  # fmt: skip
-    yield ChaosRun(out, state, proc.returncode, proc.stderr)
 
 
-def test_chaos_demo_exits_zero_after_every_fault(chaos_run: ChaosRun) -> None:
+def test_chaos_demo_exits_zero_after_every_fault(chaos_run: DemoProcess) -> None:
     assert chaos_run.returncode == 0, chaos_run.stderr[-4000:]
     chaos = chaos_run.figures["chaos"]
     assert [f["target"] for f in chaos["faults"]] == list(FAULTS)
@@ -85,7 +49,7 @@ def test_chaos_demo_exits_zero_after_every_fault(chaos_run: ChaosRun) -> None:
         assert fault["recovered_s"] is not None and fault["recovered_s"] > 0, fault
 
 
-def test_every_accepted_event_is_in_raw_once_staged(chaos_run: ChaosRun) -> None:
+def test_every_accepted_event_is_in_raw_once_staged(chaos_run: DemoProcess) -> None:
     """sent = accepted + refused (client side); accepted = distinct event_ids in raw."""
     acc = chaos_run.figures["accounting"]
     assert acc["unanswered"] == 0
@@ -124,7 +88,7 @@ def _source(dsn: str, table: str, columns: list[str], key: list[str]) -> dict[An
     return {tuple(r[columns.index(k)] for k in key): tuple(r) for r in rows}
 
 
-def test_cdc_staging_equals_the_source_after_the_postgres_restart(chaos_run: ChaosRun) -> None:
+def test_cdc_staging_equals_the_source_after_the_postgres_restart(chaos_run: DemoProcess) -> None:
     """The shop database the run left behind, started again, against staging in DuckDB."""
     catalog = load_catalog()
     wh = chaos_run.warehouse()
@@ -153,7 +117,7 @@ def test_cdc_staging_equals_the_source_after_the_postgres_restart(chaos_run: Cha
     assert chaos["lost"] == 0 and chaos["duplicates_in_staging"] == 0
 
 
-def test_report_shows_the_fault_timeline(chaos_run: ChaosRun) -> None:
+def test_report_shows_the_fault_timeline(chaos_run: DemoProcess) -> None:
     if shutil.which("chromium") is None:
         pytest.fail("Debian's chromium is required (.ci/run installs it: apt-get install chromium)")
     page = check_report(chaos_run.out / "index.html")

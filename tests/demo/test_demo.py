@@ -8,23 +8,18 @@ that Ctrl-C leaves no process behind.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from edp.settings import Settings
 from edp_tools.demo.browser import check_report
-from edp_tools.warehouse.duckdb_adapter import DuckDBWarehouse
+from edp_tools.demo.process import DemoProcess, demo_argv, demo_env, run_demo_process
 
 pytestmark = pytest.mark.slow
 
@@ -42,58 +37,12 @@ CHARTS = {
 }
 
 
-@dataclass
-class DemoRun:
-    out: Path
-    state: Path
-    returncode: int
-    stderr: str
-
-    @property
-    def figures(self) -> dict[str, Any]:
-        return dict(json.loads((self.out / "report.json").read_text()))
-
-
-def _demo_argv(out: Path, state: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "edp_tools.cli.main",
-        "demo",
-        "--size",
-        "small",
-        "--out",
-        str(out),
-        "--state-dir",
-        str(state),
-    ]
-
-
-def _clean_env() -> dict[str, str]:
-    # The demo sets up its own emulator, database and warehouse; nothing inherited may leak in.
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("EDP_") and k not in ("PUBSUB_EMULATOR_HOST",)
-    }
-
-
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    root = tmp_path_factory.mktemp("demo")
-    out, state = root / "out", root / "state"
-    proc = subprocess.run(
-        _demo_argv(out, state),
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    yield DemoRun(out, state, proc.returncode, proc.stderr)
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    yield run_demo_process("--size", "small", folder=tmp_path_factory.mktemp("demo"), timeout=600)
 
 
-def test_demo_exits_zero_and_writes_the_report(demo_run: DemoRun) -> None:
+def test_demo_exits_zero_and_writes_the_report(demo_run: DemoProcess) -> None:
     assert demo_run.returncode == 0, demo_run.stderr[-4000:]
     for name in ("index.html", "summary.md", "report.json"):
         assert (demo_run.out / name).stat().st_size > 0
@@ -101,7 +50,7 @@ def test_demo_exits_zero_and_writes_the_report(demo_run: DemoRun) -> None:
     assert "| loss accounting | balances |" in summary
 
 
-def test_loss_accounting_balances(demo_run: DemoRun) -> None:
+def test_loss_accounting_balances(demo_run: DemoProcess) -> None:
     acc = demo_run.figures["accounting"]
     assert acc["sent"] > 1000
     assert acc["unanswered"] == 0
@@ -116,7 +65,7 @@ def test_loss_accounting_balances(demo_run: DemoRun) -> None:
     assert acc["balances"] is True
 
 
-def test_report_states_the_replay_speed_and_client_latency(demo_run: DemoRun) -> None:
+def test_report_states_the_replay_speed_and_client_latency(demo_run: DemoProcess) -> None:
     """Which way the replay kept up (on schedule, or paced by backpressure) is in the report,
     with the effective speed-up consistent with the replay's wall time."""
     figures = demo_run.figures
@@ -134,11 +83,10 @@ def test_report_states_the_replay_speed_and_client_latency(demo_run: DemoRun) ->
     assert "Replay speed: the day&#x27;s 24 h" in (demo_run.out / "index.html").read_text()
 
 
-def test_report_figures_match_the_warehouse_left_behind(demo_run: DemoRun) -> None:
+def test_report_figures_match_the_warehouse_left_behind(demo_run: DemoProcess) -> None:
     """The report's counts are the warehouse's: recount them independently."""
     figures = demo_run.figures
-    settings = Settings(_env_file=None, EDP_STATE_DIR=str(demo_run.state))  # type: ignore[call-arg]
-    wh = DuckDBWarehouse(demo_run.state / "warehouse.duckdb", settings=settings, read_only=True)
+    wh = demo_run.warehouse()
     try:
         raw = wh.query(
             "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids, "
@@ -168,7 +116,7 @@ def test_report_figures_match_the_warehouse_left_behind(demo_run: DemoRun) -> No
     assert cdc > 0
 
 
-def test_report_draws_every_chart_in_chromium(demo_run: DemoRun) -> None:
+def test_report_draws_every_chart_in_chromium(demo_run: DemoProcess) -> None:
     if shutil.which("chromium") is None:
         pytest.fail("Debian's chromium is required (.ci/run installs it: apt-get install chromium)")
     page = check_report(demo_run.out / "index.html")
@@ -199,8 +147,8 @@ def _processes_with(marker: str) -> list[int]:
 def test_ctrl_c_during_the_replay_stops_everything(tmp_path: Path) -> None:
     out, state = tmp_path / "out", tmp_path / "state"
     proc = subprocess.Popen(
-        _demo_argv(out, state),
-        env=_clean_env(),
+        demo_argv(out, state, "--size", "small"),
+        env=demo_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -102,19 +102,21 @@ class BoundedTraceClient:
     """
 
     def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def batch_write_spans(self, request: Any = None, **_: Any) -> None:
         from google.api_core.retry import Retry, if_transient_error
 
-        retry = Retry(
+        self.client = client
+        self._retry = Retry(
             predicate=if_transient_error,
             initial=0.1,
             maximum=1.0,
             multiplier=2.0,
             timeout=TRACE_EXPORT_DEADLINE_S,
         )
-        self.client.batch_write_spans(request=request, retry=retry, timeout=TRACE_EXPORT_DEADLINE_S)
+
+    def batch_write_spans(self, request: Any = None, **_: Any) -> None:
+        self.client.batch_write_spans(
+            request=request, retry=self._retry, timeout=TRACE_EXPORT_DEADLINE_S
+        )
 
 
 def _json_line(span: Any) -> str:

@@ -19,15 +19,12 @@ A non-zero exit of the demo is not an error here when it only reports lost or du
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from edp.errors import EdpError
 from edp_tools.bench import Bar, benchmark
+from edp_tools.demo.process import run_demo_process
 
 
 @benchmark(
@@ -51,27 +48,13 @@ from edp_tools.bench import Bar, benchmark
 )
 def bench_chaos() -> dict[str, float]:
     """``edp demo --chaos --size small`` once; the loss checks and recovery times."""
-    import time
-
     with tempfile.TemporaryDirectory(prefix="edp-bench-chaos-") as tmp:
-        out, state = Path(tmp) / "out", Path(tmp) / "state"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EDP_")}
-        env.pop("PUBSUB_EMULATOR_HOST", None)
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "edp_tools.cli.main", "demo", "--chaos", "--size", "small",
-             "--etl", "calls", "--out", str(out), "--state-dir", str(state)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )  # fmt: skip
-        seconds = time.perf_counter() - started
-        report = out / "report.json"
-        if not report.exists():
-            raise EdpError(f"edp demo --chaos exited {proc.returncode}: {proc.stderr[-3000:]}")
-        figures = json.loads(report.read_text())
+        run = run_demo_process(
+            "--chaos", "--size", "small", "--etl", "calls", folder=Path(tmp), timeout=1800
+        )
+        if not (run.out / "report.json").exists():
+            raise EdpError(f"edp demo --chaos exited {run.returncode}: {run.stderr[-3000:]}")
+        figures, seconds = run.figures, run.seconds
     return chaos_figures(figures["chaos"], seconds)
 
 

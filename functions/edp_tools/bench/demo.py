@@ -15,16 +15,12 @@ README states both.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from edp.errors import EdpError
 from edp_tools.bench import Bar, benchmark
+from edp_tools.demo.process import run_demo_process
 
 
 @benchmark(
@@ -43,23 +39,10 @@ from edp_tools.bench import Bar, benchmark
 def bench_demo() -> dict[str, float]:
     """``edp demo --size default`` once, in a fresh process and scratch folder."""
     with tempfile.TemporaryDirectory(prefix="edp-bench-demo-") as tmp:
-        out, state = Path(tmp) / "out", Path(tmp) / "state"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EDP_")}
-        env.pop("PUBSUB_EMULATOR_HOST", None)
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "edp_tools.cli.main", "demo", "--size", "default",
-             "--out", str(out), "--state-dir", str(state)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )  # fmt: skip
-        seconds = time.perf_counter() - started
-        if proc.returncode != 0:
-            raise EdpError(f"edp demo exited {proc.returncode}: {proc.stderr[-2000:]}")
-        figures = json.loads((out / "report.json").read_text())
+        run = run_demo_process("--size", "default", folder=Path(tmp), timeout=1200)
+        if run.returncode != 0:
+            raise EdpError(f"edp demo exited {run.returncode}: {run.stderr[-2000:]}")
+        figures, seconds = run.figures, run.seconds
     if not figures["accounting"]["balances"]:
         raise EdpError(f"loss accounting does not balance: {figures['accounting']}")
     return {
