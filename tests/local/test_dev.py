@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -13,10 +12,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg2
 import pytest
+from tests.dev_stack import wait_dev_ready
 
 from edp_tools.local.components.functions import entry_points
 from edp_tools.local.processes import port_open, wait_until
@@ -68,24 +67,10 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
-def _wait_ready(proc: subprocess.Popen[str], state: Path) -> dict[str, Any]:
-    state_file = state / "dev.json"
-    wait_until(
-        lambda: proc.poll() is not None or state_file.exists(),
-        timeout=180,
-        what="edp dev to be ready",
-    )
-    if proc.poll() is not None:
-        output, _ = proc.communicate()
-        pytest.fail(f"edp dev exited with {proc.returncode}:\n{output}")
-    doc: dict[str, Any] = json.loads(state_file.read_text())
-    return doc
-
-
 def test_dev_serves_the_stack_and_ctrl_c_leaves_no_process(state: Path) -> None:
     proc = _dev(state)
     try:
-        doc = _wait_ready(proc, state)
+        doc = wait_dev_ready(proc, state)
         assert doc["ready"] is True
         assert doc["pid"] == proc.pid
         pids: dict[str, int] = doc["processes"]
@@ -123,7 +108,7 @@ def test_dev_serves_the_stack_and_ctrl_c_leaves_no_process(state: Path) -> None:
 def test_sigterm_stops_the_stack_too(state: Path) -> None:
     proc = _dev(state, "--only", "pubsub", "--only", "postgres")
     try:
-        pids: dict[str, int] = _wait_ready(proc, state)["processes"]
+        pids: dict[str, int] = wait_dev_ready(proc, state)["processes"]
         assert set(pids) == {"pubsub-emulator", "postgres"}
         proc.terminate()
         output, _ = proc.communicate(timeout=120)
@@ -142,7 +127,7 @@ def test_even_kill_9_of_edp_dev_leaves_no_process(state: Path) -> None:
     # down, and their own children (PostgreSQL backends, gunicorn workers) follow them.
     proc = _dev(state, "--only", "pubsub", "--only", "postgres", "--only", "functions")
     try:
-        pids: dict[str, int] = _wait_ready(proc, state)["processes"]
+        pids: dict[str, int] = wait_dev_ready(proc, state)["processes"]
         assert "postgres" in pids
         proc.kill()
         proc.wait(timeout=60)
@@ -157,7 +142,7 @@ def test_even_kill_9_of_edp_dev_leaves_no_process(state: Path) -> None:
 def test_a_second_dev_on_the_same_state_folder_is_refused(state: Path) -> None:
     first = _dev(state, "--only", "pubsub")
     try:
-        _wait_ready(first, state)
+        wait_dev_ready(first, state)
         second = _dev(state, "--only", "pubsub")
         output, _ = second.communicate(timeout=120)
         assert second.returncode == 1

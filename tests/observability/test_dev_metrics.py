@@ -43,6 +43,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from tests.dev_stack import wait_dev_ready
 
 from edp.bus.clients import get_subscriber, subscription_path
 from edp.bus.messages import Message, publish_all
@@ -99,15 +100,7 @@ def stack() -> Iterator[dict[str, Any]]:
         text=True,
     )
     try:
-        state_file = state / "dev.json"
-        wait_until(
-            lambda: proc.poll() is not None or state_file.exists(),
-            timeout=300,
-            what="edp dev to be ready",
-        )
-        if proc.poll() is not None:
-            pytest.fail(f"edp dev exited with {proc.returncode}:\n{proc.communicate()[0]}")
-        doc: dict[str, Any] = json.loads(state_file.read_text())
+        doc = wait_dev_ready(proc, state, timeout=300)
         doc["state"] = state
         yield doc
         proc.send_signal(signal.SIGINT)
