@@ -27,22 +27,34 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(order=True)
+@dataclass(slots=True)
 class _Entry:
+    """One body read being watched (the heap holds ``(deadline, seq, entry)`` tuples)."""
+
     deadline: float
-    seq: int
-    sock: socket.socket | None = field(compare=False, default=None)
-    fired: bool = field(compare=False, default=False)
-    cancelled: bool = field(compare=False, default=False)
+    sock: socket.socket | None = None
+    fired: bool = False
+    cancelled: bool = False
+
+
+#: The watchdog thread looks at its heap at least this often: it drops the entries of finished
+#: reads a second's worth at a time, and a new deadline later than its next look needs no wake-up.
+_TICK_S = 1.0
+#: With nothing to watch for this long the thread ends (the next arm starts another).
+_IDLE_EXIT_S = 60.0
 
 
 class Watchdog:
     """Shuts the read side of sockets whose body read overran its deadline.
+
+    Arming is a heap push under a lock: the thread is woken only for a deadline earlier than its
+    next look (never for the usual seconds-long body deadline). Waking it per request - a futex
+    wake, a thread switch and a GIL hand-off - cost the ingest worker more than the push itself.
 
     Example:
         >>> import socket, time
@@ -55,23 +67,25 @@ class Watchdog:
     """
 
     def __init__(self) -> None:
-        self._heap: list[_Entry] = []
+        self._heap: list[tuple[float, int, _Entry]] = []
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._next_look = float("inf")  # when the thread next looks at the heap (under _cond)
 
     def arm(self, sock: socket.socket | None, deadline: float) -> _Entry:
         """Watch ``sock`` until :meth:`disarm`; shut its read side at ``deadline`` (monotonic)."""
-        entry = _Entry(deadline, next(self._seq), sock)
+        entry = _Entry(deadline, sock)
         if sock is None:
             return entry
         with self._cond:
-            heapq.heappush(self._heap, entry)
+            heapq.heappush(self._heap, (deadline, next(self._seq), entry))
             if self._thread is None or not self._thread.is_alive():
+                self._next_look = float("inf")
                 self._thread = threading.Thread(target=self._run, name="edp-body-deadline")
                 self._thread.daemon = True
                 self._thread.start()
-            elif self._heap[0] is entry:
+            elif deadline < self._next_look:
                 self._cond.notify()
         return entry
 
@@ -81,21 +95,28 @@ class Watchdog:
             entry.cancelled = True
 
     def _run(self) -> None:
+        idle_since: float | None = None
         with self._cond:
             while True:
-                while self._heap and self._heap[0].cancelled:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait(timeout=60.0)
-                    if not self._heap:
+                heap = self._heap
+                while heap and heap[0][2].cancelled:
+                    heapq.heappop(heap)
+                now = time.monotonic()
+                if not heap:
+                    idle_since = now if idle_since is None else idle_since
+                    if now - idle_since >= _IDLE_EXIT_S:
                         self._thread = None
                         return
+                    self._next_look = now + _TICK_S
+                    self._cond.wait(_TICK_S)
                     continue
-                wait = self._heap[0].deadline - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(timeout=wait)
+                idle_since = None
+                deadline, _, entry = heap[0]
+                if deadline > now:
+                    self._next_look = min(deadline, now + _TICK_S)
+                    self._cond.wait(self._next_look - now)
                     continue
-                entry = heapq.heappop(self._heap)
+                heapq.heappop(heap)
                 entry.fired = True
                 if entry.sock is not None:
                     try:
