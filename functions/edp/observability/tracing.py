@@ -34,8 +34,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from opentelemetry import trace
 from opentelemetry.propagators.textmap import default_setter
+from opentelemetry.sdk.util import ns_to_iso_str
 from opentelemetry.trace import Link, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -120,7 +122,63 @@ class BoundedTraceClient:
 
 
 def _json_line(span: Any) -> str:
-    return json.dumps(json.loads(span.to_json()), separators=(",", ":")) + "\n"
+    """One span as a JSON line: the fields and format of the SDK's ``ReadableSpan.to_json``.
+
+    Built directly and written with orjson: the SDK's own (indented ``json.dumps``, the resource
+    serialised and parsed back per span) plus compacting it cost ~1 ms per sampled request,
+    more than the rest of the request's telemetry.
+    """
+    context = span.context
+    parent = span.parent
+    status = {"status_code": span.status.status_code.name}
+    if span.status.description:
+        status["description"] = span.status.description
+    line = {
+        "name": span.name,
+        "context": _format_context(context) if context else None,
+        "kind": str(span.kind),
+        "parent_id": f"0x{parent.span_id:016x}" if parent is not None else None,
+        "start_time": ns_to_iso_str(span.start_time) if span.start_time else None,
+        "end_time": ns_to_iso_str(span.end_time) if span.end_time else None,
+        "status": status,
+        "attributes": dict(span.attributes) if span.attributes is not None else None,
+        "events": [
+            {
+                "name": event.name,
+                "timestamp": ns_to_iso_str(event.timestamp),
+                "attributes": dict(event.attributes) if event.attributes is not None else None,
+            }
+            for event in span.events
+        ],
+        "links": [
+            {
+                "context": _format_context(link.context),
+                "attributes": dict(link.attributes) if link.attributes is not None else None,
+            }
+            for link in span.links
+        ],
+        "resource": _resource_json(span.resource),
+    }
+    return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE).decode()
+
+
+def _format_context(context: Any) -> dict[str, str]:
+    return {
+        "trace_id": f"0x{context.trace_id:032x}",
+        "span_id": f"0x{context.span_id:016x}",
+        "trace_state": repr(context.trace_state),
+    }
+
+
+_resources: dict[int, tuple[Any, Any]] = {}
+
+
+def _resource_json(resource: Any) -> Any:
+    """The resource as the SDK writes it (one per process: parsed once, then reused)."""
+    cached = _resources.get(id(resource))
+    if cached is None or cached[0] is not resource:
+        cached = _resources[id(resource)] = (resource, json.loads(resource.to_json()))
+    return cached[1]
 
 
 def _build() -> Any:
