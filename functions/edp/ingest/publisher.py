@@ -123,7 +123,8 @@ class _GroupCommit:
         self._queue: deque[_Slot] = deque()
         self._busy = False
         self._last_arrival = 0.0
-        self._gap = float("inf")  # smoothed time between publishes
+        # Smoothed time between publishes; starts long and finite (inf would never decay).
+        self._gap = 1.0
 
     def publish(self, messages: Sequence[OutboundMessage]) -> None:
         slot = _Slot(messages)
