@@ -73,6 +73,12 @@ MEANINGS: dict[str, str] = {
     "nominal 1,440x, lower when backpressure slowed its clock).",
     # warehouse, bus, local stack
     "warehouse.load_arrow.rows_per_s": "Arrow rows per second appended to a DuckDB file.",
+    "warehouse.load_arrow.engine_rows_per_s": (
+        "The same Arrow batches appended straight in DuckDB (no adapter), same run."
+    ),
+    "warehouse.load_arrow.engine_ratio": (
+        "Adapter load time / straight-DuckDB load time (1.0: the adapter adds nothing)."
+    ),
     "warehouse.insert_rows.rows_per_s": "Python dict rows per second through insert_rows.",
     "warehouse.transpile_cached_us": "BigQuery -> DuckDB transpile of a cached statement.",
     "warehouse.cpu_seconds": "CPU time of the warehouse benchmark.",

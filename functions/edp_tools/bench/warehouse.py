@@ -3,6 +3,11 @@
 - ``warehouse.load_arrow.rows_per_s``: ``load_arrow`` of 1 M ``raw.user_events`` rows (every
   column of the table present, as the generator and the stream loader send them) in 200 k-row
   batches into a fresh DuckDB *file* (the target the brief set: ~0.8 M rows/s).
+- ``warehouse.load_arrow.engine_rows_per_s``: the same batches appended straight in DuckDB
+  (a plain connection with default settings, ``INSERT ... SELECT *`` of the registered Arrow
+  table: no name checks, no casts, no writer lock) to a fresh file with the same table, in the
+  same run; ``warehouse.load_arrow.engine_ratio`` = engine / adapter (1.0: the adapter costs
+  nothing the engine does not).
 - ``warehouse.insert_rows.rows_per_s``: ``insert_rows`` of 50 k Python dict rows with row ids
   (streaming-insert shape: datetimes, a JSON dict, an items list), 500 rows per call.
 - ``warehouse.transpile_cached_us``: one cached BigQuery->DuckDB transpilation (a dict lookup).
@@ -69,6 +74,27 @@ def _arrow_rows(n: int, offset: int) -> Any:
     )
 
 
+def _engine_load_s(warehouse: Any, batches: list[Any], path: Path) -> float:
+    """Seconds to append ``batches`` straight in DuckDB, to a new file with the same table."""
+    import duckdb
+
+    tables = "SELECT sql FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '%s'"
+    (ddl,) = warehouse.query_arrow(tables % "user_events").column("sql").to_pylist()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA raw")
+        conn.execute(ddl)
+        started = time.perf_counter()
+        for batch in batches:
+            conn.register("batch", batch)
+            conn.execute("INSERT INTO raw.user_events SELECT * FROM batch")
+            conn.unregister("batch")
+        seconds = time.perf_counter() - started
+        (count,) = conn.execute("SELECT COUNT(*) FROM raw.user_events").fetchone() or (0,)
+    if count != ROWS:
+        raise RuntimeError(f"engine load: expected {ROWS} rows, found {count}")
+    return seconds
+
+
 @benchmark(
     "warehouse",
     bars=[
@@ -82,6 +108,7 @@ def _arrow_rows(n: int, offset: int) -> Any:
     ],
     units={
         "warehouse.insert_rows.rows_per_s": "rows/s",
+        "warehouse.load_arrow.engine_rows_per_s": "rows/s",
         "warehouse.transpile_cached_us": "us",
         "warehouse.cpu_seconds": "s",
     },
@@ -129,6 +156,7 @@ def bench_warehouse() -> dict[str, float]:
                 )
             insert_s = time.perf_counter() - started
             total = warehouse.query("SELECT COUNT(*) AS n FROM raw.user_events").scalar()
+            engine_s = _engine_load_s(warehouse, batches, Path(tmp) / "engine.duckdb")
         finally:
             warehouse.close()
     if total != ROWS + DICT_ROWS:
@@ -142,6 +170,8 @@ def bench_warehouse() -> dict[str, float]:
     transpile_us = (time.perf_counter() - started) / 10_000 * 1e6
     return {
         "warehouse.load_arrow.rows_per_s": round(ROWS / load_s),
+        "warehouse.load_arrow.engine_rows_per_s": round(ROWS / engine_s),
+        "warehouse.load_arrow.engine_ratio": round(load_s / engine_s, 2),
         "warehouse.insert_rows.rows_per_s": round(DICT_ROWS / insert_s),
         "warehouse.transpile_cached_us": round(transpile_us, 2),
         "warehouse.cpu_seconds": round(_cpu_seconds() - cpu_before, 2),
