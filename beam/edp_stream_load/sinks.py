@@ -49,10 +49,9 @@ from edp.load.transforms import (
     DeadLetter,
     RawRowMapper,
     dead_letter_row,
-    now_micros,
     rows_to_arrow,
-    to_utc_micros,
 )
+from edp.load.values import now_micros, to_utc_micros
 from edp.settings import get_settings
 from edp.warehouse.arrow_schema import arrow_schema
 from edp.warehouse.port import Warehouse

@@ -41,10 +41,9 @@ from edp.load.transforms import (
     PubsubEnvelope,
     RawRowMapper,
     dead_letter_row,
-    now_micros,
     process_message,
-    to_utc_micros,
 )
+from edp.load.values import now_micros, to_utc_micros
 
 NAMESPACE = "edp.stream_load"
 DEAD_LETTERS = "dead_letters"

@@ -13,6 +13,7 @@ import pytest
 
 from edp.contracts.catalog import load_catalog
 from edp.contracts.events import DEVICE_TYPES
+from edp.load import dedup, values
 from edp.load import transforms as t
 from edp.load.samples import enriched_event, make_traffic
 
@@ -72,7 +73,7 @@ def test_row_has_exactly_the_raw_columns_and_loader_fields(mapper: t.RawRowMappe
     ],
 )
 def test_timestamps_become_utc_micros(value: Any, expected: int) -> None:
-    assert t.to_utc_micros(value) == expected
+    assert values.to_utc_micros(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -80,13 +81,13 @@ def test_timestamps_become_utc_micros(value: Any, expected: int) -> None:
 )
 def test_bad_timestamps_are_refused(value: Any) -> None:
     with pytest.raises((ValueError, TypeError)):
-        t.to_utc_micros(value)
+        values.to_utc_micros(value)
 
 
 def test_timestamp_round_trip() -> None:
-    assert t.micros_to_datetime(t.to_utc_micros("2026-03-04T05:06:07.000008Z")) == datetime(
-        2026, 3, 4, 5, 6, 7, 8, tzinfo=UTC
-    )
+    assert values.micros_to_datetime(
+        values.to_utc_micros("2026-03-04T05:06:07.000008Z")
+    ) == datetime(2026, 3, 4, 5, 6, 7, 8, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -96,12 +97,12 @@ def test_timestamp_round_trip() -> None:
      (None, "unknown"), (42, "unknown"), ("toaster", "unknown")],
 )  # fmt: skip
 def test_device_type_is_canonical(sent: Any, canonical: str) -> None:
-    assert t.normalise_device_type(sent) == canonical
+    assert values.normalise_device_type(sent) == canonical
 
 
 def test_device_aliases_only_produce_contract_values() -> None:
-    assert set(t._DEVICE_ALIASES.values()) <= set(DEVICE_TYPES)
-    assert set(DEVICE_TYPES) <= set(t._DEVICE_ALIASES.values())
+    assert set(values._DEVICE_ALIASES.values()) <= set(DEVICE_TYPES)
+    assert set(DEVICE_TYPES) <= set(values._DEVICE_ALIASES.values())
 
 
 def test_device_type_spelling_is_normalised_before_validation(mapper: t.RawRowMapper) -> None:
@@ -145,7 +146,7 @@ def test_dead_letter_keeps_event_id_and_ingested_at_when_readable(mapper: t.RawR
     bad = _event(event_type="teleport")
     (dead,) = t.process_message(_message(bad), mapper).dead_letters
     assert dead.event_id == bad["event_id"]
-    assert dead.ingested_at_us == t.to_utc_micros(bad["ingested_at"])
+    assert dead.ingested_at_us == values.to_utc_micros(bad["ingested_at"])
     assert dead.stage == "validate"
 
 
@@ -189,12 +190,12 @@ def test_dead_letters_to_arrow_fill_the_errors_table(mapper: t.RawRowMapper) -> 
 
 def test_dedup_by_event_id_keeps_first_in_order() -> None:
     rows = [{"event_id": e, "n": n} for n, e in enumerate("abacbd")]
-    assert [r["n"] for r in t.dedup_by_event_id(rows)] == [0, 1, 3, 5]
-    assert t.dedup_by_event_id([]) == []
+    assert [r["n"] for r in dedup.dedup_by_event_id(rows)] == [0, 1, 3, 5]
+    assert dedup.dedup_by_event_id([]) == []
 
 
 def test_deduper_horizon_and_memory_bound() -> None:
-    deduper = t.EventIdDeduper(horizon_s=10, max_ids=3)
+    deduper = dedup.EventIdDeduper(horizon_s=10, max_ids=3)
     assert len(deduper.filter([{"event_id": "a"}, {"event_id": "b"}], now=0)) == 2
     assert deduper.filter([{"event_id": "a"}], now=5) == []
     assert len(deduper.filter([{"event_id": "a"}], now=11)) == 1  # expired, seen again

@@ -9,8 +9,10 @@ steps, each usable alone and all of them free of I/O:
 3. :meth:`RawRowMapper.to_row` - validate the object against the raw table's schema and
    normalise it (types coerced, timestamps to UTC epoch microseconds, ``device_type``
    canonicalised, unknown keys dropped), producing a row whose keys are exactly the table's
-   columns; a bad row raises :class:`RowRejected`, which becomes a typed :class:`DeadLetter`;
-4. :class:`EventIdDeduper` / :func:`dedup_by_event_id` - drop repeats of an ``event_id``;
+   columns (the per-value conversions are :mod:`edp.load.values`); a bad row raises
+   :class:`RowRejected`, which becomes a typed :class:`DeadLetter`;
+4. :class:`~edp.load.dedup.EventIdDeduper` / :func:`~edp.load.dedup.dedup_by_event_id`
+   (:mod:`edp.load.dedup`) - drop repeats of an ``event_id``;
 5. :meth:`RawRowMapper.to_arrow` / :func:`dead_letters_to_arrow` - columnar batches for the
    warehouse's ``load_arrow``.
 
@@ -38,13 +40,9 @@ Example:
 
 from __future__ import annotations
 
-import math
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import timedelta
 from typing import Any, Final, Literal
 
 import orjson
@@ -54,6 +52,20 @@ from pydantic import ValidationError
 from edp.contracts.catalog import FieldSpec, TableSpec
 from edp.contracts.events import EnrichedEvent
 from edp.errors import ContractError
+from edp.load.values import (
+    EPOCH,
+    Converter,
+    normalise_device_type,
+    to_bool,
+    to_bytes,
+    to_date_days,
+    to_decimal,
+    to_float,
+    to_int,
+    to_json_text,
+    to_string,
+    to_utc_micros,
+)
 from edp.warehouse.arrow_schema import arrow_schema
 
 RAW_TABLE: Final = "raw.user_events"
@@ -61,43 +73,10 @@ ERRORS_TABLE: Final = "raw.user_events_errors"
 
 ErrorType = Literal["parse_error", "schema_violation", "size_violation", "insert_error"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_DATE = date(1970, 1, 1)
-_US_PER_S = 1_000_000
-# Epoch numbers above this are milliseconds (or finer), below it seconds: 1e11 s is year 5138.
-_SECONDS_CEILING = 100_000_000_000
-# BigQuery's TIMESTAMP range (0001-01-01 .. 9999-12-31) in microseconds.
-_MIN_TS_US = -62_135_596_800_000_000
-_MAX_TS_US = 253_402_300_799_999_999
 MAX_LINE_BYTES: Final = 1024 * 1024
 MAX_PAYLOAD_CHARS: Final = 64 * 1024  # raw.user_events_errors.payload is truncated to 64 KiB
 MAX_REASON_CHARS: Final = 1000
 
-# Spellings clients and SDKs send, to the contract's device types (a test checks the values).
-_DEVICE_ALIASES: Final[Mapping[str, str]] = {
-    "mobile": "mobile",
-    "phone": "mobile",
-    "smartphone": "mobile",
-    "ios": "mobile",
-    "iphone": "mobile",
-    "android": "mobile",
-    "mobileapp": "mobile",
-    "app": "mobile",
-    "tablet": "tablet",
-    "ipad": "tablet",
-    "desktop": "desktop",
-    "pc": "desktop",
-    "web": "desktop",
-    "computer": "desktop",
-    "mac": "desktop",
-    "windows": "desktop",
-    "linux": "desktop",
-    "bot": "bot",
-    "crawler": "bot",
-    "spider": "bot",
-    "unknown": "unknown",
-    "other": "unknown",
-}
 # Columns the loader fills itself when the raw table has them (not taken from the event).
 MESSAGE_ID_COLUMNS: Final = ("pubsub_message_id", "message_id")
 PUBLISH_TIME_COLUMNS: Final = ("pubsub_publish_time", "publish_time")
@@ -232,196 +211,6 @@ def parse_line(line: bytes) -> dict[str, Any]:
 # --- step 3: validate and normalise --------------------------------------------------------------
 
 
-def to_utc_micros(value: Any) -> int:
-    """A timestamp (ISO-8601 text, epoch s/ms/us number, or datetime) as UTC epoch microseconds.
-
-    Naive times are taken as UTC. Epoch numbers: below 1e11 seconds, below 1e14 milliseconds,
-    else microseconds.
-
-    Example:
-        >>> to_utc_micros("2026-01-01T09:00:00+09:00")
-        1767225600000000
-        >>> to_utc_micros("2026-01-01 00:00:00.5Z"), to_utc_micros(1767225600123)
-        (1767225600500000, 1767225600123000)
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 timestamp: {value[:64]!r}") from None
-        return _datetime_micros(parsed)
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a timestamp")
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("not a finite number")
-        magnitude = abs(value)
-        if magnitude < _SECONDS_CEILING:
-            micros = round(value * _US_PER_S)
-        elif magnitude < _SECONDS_CEILING * 1000:
-            micros = round(value * 1000)
-        else:
-            micros = int(value)
-        return _check_range(micros)
-    if isinstance(value, datetime):
-        return _datetime_micros(value)
-    raise ValueError(f"a {type(value).__name__} is not a timestamp")
-
-
-def _datetime_micros(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return _check_range((delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds)
-
-
-def _check_range(micros: int) -> int:
-    if not _MIN_TS_US <= micros <= _MAX_TS_US:
-        raise ValueError("timestamp outside 0001-01-01 .. 9999-12-31")
-    return micros
-
-
-def micros_to_datetime(micros: int) -> datetime:
-    """Inverse of :func:`to_utc_micros` (an aware UTC datetime).
-
-    Example:
-        >>> micros_to_datetime(1767225600000000).isoformat()
-        '2026-01-01T00:00:00+00:00'
-    """
-    return datetime.fromtimestamp(micros // _US_PER_S, tz=UTC).replace(
-        microsecond=micros % _US_PER_S
-    )
-
-
-def now_micros() -> int:
-    """The wall clock as UTC epoch microseconds."""
-    return time.time_ns() // 1000
-
-
-def normalise_device_type(value: Any) -> str:
-    """Canonical device_type (``mobile``, ``desktop``, ``tablet``, ``bot``, ``unknown``) from
-    what clients and SDKs send.
-
-    Example:
-        >>> normalise_device_type(" iPhone "), normalise_device_type("Mobile-App")
-        ('mobile', 'mobile')
-        >>> normalise_device_type(None), normalise_device_type("toaster")
-        ('unknown', 'unknown')
-    """
-    if not isinstance(value, str):
-        return "unknown"
-    key = value.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
-    return _DEVICE_ALIASES.get(key, "unknown")
-
-
-Converter = Callable[[Any], Any]
-
-
-def _to_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a string, got a boolean")
-    if isinstance(value, int | float):
-        return str(value)
-    raise ValueError(f"expected a string, got {type(value).__name__}")
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected an integer, got a boolean")
-    if isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            raise ValueError("integer out of INT64 range")
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return _to_int(int(value.strip()))
-        except ValueError:
-            pass
-    raise ValueError(f"expected an integer, got {value!r:.40}")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value.strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {value!r:.40}") from None
-    else:
-        raise ValueError(f"expected a number, got {type(value).__name__}")
-    if not math.isfinite(result):
-        raise ValueError("expected a finite number")
-    return result
-
-
-def _to_decimal(scale: int) -> Converter:
-    quantum = Decimal(1).scaleb(-scale)
-
-    def convert(value: Any) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-            raise ValueError(f"expected a decimal number, got {type(value).__name__}")
-        try:
-            number = Decimal(str(value).strip())
-            if not number.is_finite():
-                raise ValueError("expected a finite decimal")
-            return number.quantize(quantum)
-        except InvalidOperation:
-            raise ValueError(f"expected a decimal number, got {value!r:.40}") from None
-
-    return convert
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ValueError(f"expected a boolean, got {value!r:.40}")
-
-
-def _to_date_days(value: Any) -> date:
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            raise ValueError(f"not an ISO date: {value[:32]!r}") from None
-    if isinstance(value, date):
-        return value
-    raise ValueError(f"a {type(value).__name__} is not a date")
-
-
-def _to_json_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value if _is_json(value) else orjson.dumps(value).decode()
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _is_json(text: str) -> bool:
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
-def _to_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    raise ValueError(f"expected bytes, got {type(value).__name__}")
-
-
 @dataclass(frozen=True, slots=True)
 class _Column:
     name: str
@@ -433,23 +222,23 @@ class _Column:
 def _scalar_converter(spec: FieldSpec) -> Converter:  # noqa: PLR0911 - one per type
     match spec.type:
         case "STRING":
-            return _to_string
+            return to_string
         case "INT64":
-            return _to_int
+            return to_int
         case "FLOAT64":
-            return _to_float
+            return to_float
         case "NUMERIC" | "BIGNUMERIC":
-            return _to_decimal(spec.scale if spec.scale is not None else 9)
+            return to_decimal(spec.scale if spec.scale is not None else 9)
         case "BOOL":
-            return _to_bool
+            return to_bool
         case "TIMESTAMP":
             return to_utc_micros
         case "DATE":
-            return _to_date_days
+            return to_date_days
         case "JSON":
-            return _to_json_text
+            return to_json_text
         case "BYTES":
-            return _to_bytes
+            return to_bytes
         case "RECORD":
             return _record_converter(spec.fields)
         case other:  # TIME, DATETIME: kept as text, BigQuery parses them
@@ -552,7 +341,7 @@ class _FastPlan:
         for name in self.timestamps:
             moment = row[name]
             if moment is not None:
-                row[name] = (moment - _EPOCH) // _ONE_US
+                row[name] = (moment - EPOCH) // _ONE_US
         for name in self.json:
             if row[name] is not None:
                 row[name] = orjson.dumps(row[name], option=orjson.OPT_SORT_KEYS).decode()
@@ -729,7 +518,7 @@ def dead_letter_row(dead: DeadLetter, errors_table: TableSpec, failed_at_us: int
         if f.type == "STRING" and not isinstance(value, str):
             row[f.name] = str(value)
         elif f.type == "JSON":  # the payload may be broken JSON: keep it as a JSON string value
-            row[f.name] = _to_json_text(value)
+            row[f.name] = to_json_text(value)
     return row
 
 
@@ -796,111 +585,6 @@ def process_messages(
     for envelope in envelopes:
         batch.extend(process_message(envelope, mapper, loaded_at_us))
     return batch
-
-
-# --- step 4: dedup -------------------------------------------------------------------------------
-
-
-def dedup_by_event_id(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The first row of each event_id, in input order.
-
-    Example:
-        >>> [r["n"] for r in dedup_by_event_id([
-        ...     {"event_id": "a", "n": 1}, {"event_id": "b", "n": 2}, {"event_id": "a", "n": 3}])]
-        [1, 2]
-    """
-    seen: set[str] = set()
-    kept: list[Mapping[str, Any]] = []
-    for row in rows:
-        event_id = row["event_id"]
-        if event_id not in seen:
-            seen.add(event_id)
-            kept.append(row)
-    return kept
-
-
-class EventIdDeduper:
-    """Remembers event ids for a bounded horizon and filters repeats (not thread-safe).
-
-    Ids are forgotten ``horizon_s`` seconds after they were first seen (insertion order is
-    time order, so expiry pops from the front of an ordered dict); ``max_ids`` bounds memory
-    whatever the traffic.
-
-    Example:
-        >>> deduper = EventIdDeduper(horizon_s=60)
-        >>> [r["event_id"] for r in deduper.filter([{"event_id": "a"}, {"event_id": "a"}], now=0)]
-        ['a']
-        >>> deduper.filter([{"event_id": "a"}], now=30)
-        []
-        >>> len(deduper.filter([{"event_id": "a"}], now=61))
-        1
-    """
-
-    def __init__(self, horizon_s: float, max_ids: int = 5_000_000) -> None:
-        self.horizon_s = horizon_s
-        self.max_ids = max_ids
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._seen
-
-    def remember(self, event_ids: Iterable[str], now: float | None = None) -> None:
-        """Mark ids as already loaded (e.g. warm-up from the warehouse after a restart)."""
-        moment = time.monotonic() if now is None else now
-        for event_id in event_ids:
-            if event_id not in self._seen:
-                self._seen[event_id] = moment
-        self._expire(moment)
-
-    def filter(
-        self, rows: Iterable[dict[str, Any]], now: float | None = None
-    ) -> list[dict[str, Any]]:
-        """Rows whose event_id was not seen within the horizon; remembers the kept ones."""
-        moment = time.monotonic() if now is None else now
-        self._expire(moment)
-        seen = self._seen
-        kept: list[dict[str, Any]] = []
-        for row in rows:
-            event_id = row["event_id"]
-            if event_id not in seen:
-                seen[event_id] = moment
-                kept.append(row)
-        return kept
-
-    def keep_mask(self, event_ids: Sequence[str], now: float | None = None) -> list[bool]:
-        """Per id, whether it is new (first within the horizon); remembers the new ones.
-
-        Example:
-            >>> EventIdDeduper(horizon_s=60).keep_mask(["a", "b", "a"], now=0)
-            [True, True, False]
-        """
-        moment = time.monotonic() if now is None else now
-        self._expire(moment)
-        seen = self._seen
-        mask: list[bool] = []
-        for event_id in event_ids:
-            new = event_id not in seen
-            if new:
-                seen[event_id] = moment
-            mask.append(new)
-        return mask
-
-    def forget(self, event_ids: Iterable[str]) -> None:
-        """Un-remember ids whose write failed, so their redelivery is loaded."""
-        for event_id in event_ids:
-            self._seen.pop(event_id, None)
-
-    def _expire(self, now: float) -> None:
-        seen = self._seen
-        cutoff = now - self.horizon_s
-        while seen:
-            first_seen = next(iter(seen.values()))
-            if first_seen > cutoff and len(seen) <= self.max_ids:
-                break
-            seen.popitem(last=False)
 
 
 # --- examples for the doctests -------------------------------------------------------------------

@@ -19,7 +19,7 @@ the writer touches the warehouse (DuckDB allows one writing process) and only it
 
 Dedup across restarts: ``raw.user_events`` is append-only, so before the first pull the loader
 reads the event_ids loaded within the dedup horizon (by ``loaded_at`` when the table has it,
-else by ``ingested_at``) into its in-memory :class:`~edp.load.transforms.EventIdDeduper`. A
+else by ``ingested_at``) into its in-memory :class:`~edp.load.dedup.EventIdDeduper`. A
 message whose rows were written but whose ack was lost (kill -9 between the two) is redelivered
 and its rows are recognised and dropped. Repeats older than the horizon can reach raw; staging
 de-duplicates with ROW_NUMBER anyway. Failed rows go to ``raw.user_events_errors`` with a stable
@@ -59,20 +59,19 @@ from opentelemetry.trace import SpanKind
 
 from edp.contracts.catalog import TableSpec, load_catalog
 from edp.errors import EdpError, TransientError
+from edp.load.dedup import EventIdDeduper
 from edp.load.metrics import LoadMetrics
 from edp.load.transforms import (
     ERRORS_TABLE,
     RAW_TABLE,
     DeadLetter,
-    EventIdDeduper,
     ParsedBatch,
     PubsubEnvelope,
     RawRowMapper,
     dead_letters_to_arrow,
-    micros_to_datetime,
-    now_micros,
     process_message,
 )
+from edp.load.values import micros_to_datetime, now_micros
 from edp.observability import tracing
 from edp.observability.tracing import TRACEPARENT
 from edp.settings import Settings, get_settings
