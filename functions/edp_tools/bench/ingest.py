@@ -48,6 +48,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,6 +439,7 @@ def _single(stack: _Stack, settings: Any, rate: float) -> dict[str, float]:
     elapsed = time.monotonic() - t0
     cpu = _group_cpu_s(stack.server_pgid) - cpu0
     acknowledged = {ids[i] for i, s in enumerate(statuses) if s == 200}
+    _print_errors("ingest.single", statuses)
     seen, _ = _drain_event_ids(settings, expect=acknowledged)
     p99 = _p99(latencies)
     figures = {
@@ -478,6 +480,13 @@ def _batch(stack: _Stack, workdir: Path) -> dict[str, float]:
         "ingest.batch.bare_rps": round(bare_rps, 1),
         "ingest.batch.ratio_to_bare": round(rps / bare_rps, 4) if bare_rps else 0.0,
     }
+
+
+def _print_errors(phase: str, statuses: Sequence[int]) -> None:
+    """Say which answers the errors were (-1: none within 10 s, or the connection failed)."""
+    errors = Counter(s for s in statuses if s != 200)
+    if errors:
+        print(f"[bench]   {phase} non-200 answers: {dict(sorted(errors.items()))}", flush=True)
 
 
 def _p99(values: list[float]) -> float:
