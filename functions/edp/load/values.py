@@ -161,9 +161,10 @@ def to_int(value: Any) -> int:
         return int(value)
     if isinstance(value, str):
         try:
-            return to_int(int(value.strip()))
+            parsed = int(value.strip())
         except ValueError:
-            pass
+            raise ValueError(f"expected an integer, got {value!r:.40}") from None
+        return to_int(parsed)
     raise ValueError(f"expected an integer, got {value!r:.40}")
 
 

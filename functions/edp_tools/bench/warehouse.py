@@ -6,8 +6,8 @@
 - ``warehouse.load_arrow.engine_rows_per_s``: the same batches appended straight in DuckDB
   (a plain connection with default settings, ``INSERT ... SELECT *`` of the registered Arrow
   table: no name checks, no casts, no writer lock) to a fresh file with the same table, in the
-  same run; ``warehouse.load_arrow.engine_ratio`` = engine / adapter (1.0: the adapter costs
-  nothing the engine does not).
+  same run; ``warehouse.load_arrow.engine_ratio`` = the adapter's load seconds / the engine's
+  (1.0: the adapter costs nothing the engine does not).
 - ``warehouse.insert_rows.rows_per_s``: ``insert_rows`` of 50 k Python dict rows with row ids
   (streaming-insert shape: datetimes, a JSON dict, an items list), 500 rows per call.
 - ``warehouse.transpile_cached_us``: one cached BigQuery->DuckDB transpilation (a dict lookup).
@@ -78,8 +78,10 @@ def _engine_load_s(warehouse: Any, batches: list[Any], path: Path) -> float:
     """Seconds to append ``batches`` straight in DuckDB, to a new file with the same table."""
     import duckdb
 
-    tables = "SELECT sql FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '%s'"
-    (ddl,) = warehouse.query_arrow(tables % "user_events").column("sql").to_pylist()
+    ddl_of = (
+        "SELECT sql FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'user_events'"
+    )
+    (ddl,) = warehouse.query_arrow(ddl_of).column("sql").to_pylist()
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE SCHEMA raw")
         conn.execute(ddl)
