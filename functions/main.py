@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import flask as _flask
 import functions_framework as _ff
+import functions_framework.aio as _ffa
+from starlette.requests import Request as _AsgiRequest
+from starlette.responses import Response as _AsgiResponse
 
 # --- ingest ---------------------------------------------------------------------------
 
 
-@_ff.http
-def ingest(request: _flask.Request) -> _flask.Response:
-    """Event ingest (HTTP): delegates to the ingest flask app (``edp.ingest.app``).
+@_ffa.http
+async def ingest(request: _AsgiRequest) -> _AsgiResponse:
+    """Event ingest (HTTP): the ingest app on the worker's event loop (``edp.ingest.asgi``).
 
-    The app is built once per instance on the first request (settings, lazy Pub/Sub client).
+    An async function, so functions-framework serves it with its uvicorn worker: each request's
+    Publish RPC is awaited on the loop instead of holding a thread. The app is built once per
+    instance on the first request (settings, lazy Pub/Sub channel).
     """
-    from edp.http.dispatch import dispatch
-    from edp.ingest.app import cached_app
+    from edp.ingest.asgi import cached_app
 
-    # The inner app reads the body once, bounded; functions-framework's drain reads no more.
-    return dispatch(cached_app(), request)
+    status, headers, body = await cached_app().respond(request.scope, request.receive)
+    response = _AsgiResponse(body, status_code=status)
+    response.raw_headers = headers  # as the app set them (Content-Length included)
+    return response
 
 
 # --- daily ETL ------------------------------------------------------------------------

@@ -22,4 +22,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=2s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
 # gunicorn's graceful shutdown runs the app's worker_exit hook, which flushes the publisher.
-CMD ["gunicorn", "--config", "python:edp.ingest.gunicorn_conf", "edp.ingest.wsgi:app"]
+CMD ["gunicorn", "--config", "python:edp.ingest.gunicorn_conf", "edp.ingest.asgi:app"]

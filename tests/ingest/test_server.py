@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from edp.ingest.app import cached_app, create_app
+from edp.ingest.app import create_app
 from edp.ingest.publisher import PubSubPublisher
 from edp_tools.local.processes import ManagedProcess, free_port, port_open, wait_until
 from edp_tools.local.pubsub_emulator import PubSubEmulator
@@ -36,22 +36,26 @@ def _bus_env(bus: Bus) -> dict[str, str]:
 
 
 def test_functions_framework_entry_point(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`functions-framework --target ingest` serves the same app (Cloud Run path)."""
+    """`functions-framework --target ingest` serves the same app (Cloud Run path): an async
+    function, so the framework builds its Starlette (ASGI) app for it."""
     import functions_framework
+    from starlette.testclient import TestClient
+
+    from edp.ingest.asgi import cached_app as cached_asgi_app
 
     for key, value in _bus_env(bus).items():
         monkeypatch.setenv(key, value)
-    cached_app.cache_clear()
+    cached_asgi_app.cache_clear()
     try:
-        client = functions_framework.create_app("ingest", str(FUNCTIONS_MAIN)).test_client()
-        r = client.post("/v1/events", data=orjson.dumps([event(), event()]), headers=AUTH)
-        assert r.status_code == 200, r.data
-        assert client.get("/healthz").status_code == 200
-        assert (
-            client.post("/v1/events", data=b"{}", headers={"X-Write-Key": "x"}).status_code == 401
-        )
+        app = functions_framework.create_app("ingest", str(FUNCTIONS_MAIN))
+        with TestClient(app) as client:
+            r = client.post("/v1/events", content=orjson.dumps([event(), event()]), headers=AUTH)
+            assert r.status_code == 200, r.content
+            assert client.get("/healthz").status_code == 200
+            refused = client.post("/v1/events", content=b"{}", headers={"X-Write-Key": "x"})
+            assert refused.status_code == 401
     finally:
-        cached_app.cache_clear()
+        cached_asgi_app.cache_clear()
     assert len(bus.events()) == 2
 
 
@@ -75,7 +79,7 @@ def test_gunicorn_serves_and_shuts_down_gracefully(bus: Bus, tmp_path: Path) -> 
     proc = ManagedProcess(
         "test:ingest-gunicorn",
         [sys.executable, "-m", "gunicorn", "-c", "python:edp.ingest.gunicorn_conf",
-         "-b", f"127.0.0.1:{port}", "-w", "1", "edp.ingest.wsgi:app"],
+         "-b", f"127.0.0.1:{port}", "-w", "1", "edp.ingest.asgi:app"],
         env={**os.environ, **_bus_env(bus)},
         log_path=log,
     ).start()  # fmt: skip

@@ -78,7 +78,7 @@ def test_two_workers_one_total(bus: Bus, tmp_path: Path) -> None:
     proc = ManagedProcess(
         "test:ingest-gunicorn-2",
         [sys.executable, "-m", "gunicorn", "-c", "python:edp.ingest.gunicorn_conf",
-         "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "2", "edp.ingest.wsgi:app"],
+         "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "2", "edp.ingest.asgi:app"],
         env=env,
         log_path=tmp_path / "gunicorn.log",
     ).start()  # fmt: skip

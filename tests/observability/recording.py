@@ -38,12 +38,12 @@ def _clear_component_caches() -> None:
     from edp.cdc import app as cdc_app
     from edp.etl import app as etl_app
     from edp.etl import freshness, runner
-    from edp.ingest import app as ingest_app
+    from edp.ingest import asgi as ingest_asgi
     from edp.ingest import metrics as ingest_metrics
 
     get_settings.cache_clear()
     ingest_metrics.reset_ingest_metrics()
-    ingest_app.cached_app.cache_clear()
+    ingest_asgi.cached_app.cache_clear()
     runner._metrics.cache_clear()
     freshness._gauge.cache_clear()
     etl_app.default_app.cache_clear()
@@ -87,7 +87,9 @@ def run_ingest(mp: pytest.MonkeyPatch, project: str, emulator_host: str) -> None
     mp.setenv("EDP_TOPIC_BAD_EVENTS", bad)
     mp.setenv("EDP_WRITE_KEYS", WRITE_KEY)
     get_settings.cache_clear()
-    client = create_app(target="ingest", source=MAIN).test_client()
+    from starlette.testclient import TestClient
+
+    ingest = create_app(target="ingest", source=MAIN)  # an async function: a Starlette app
     good = {
         "event_type": "page_view",
         "anonymous_id": "anon-1",
@@ -95,10 +97,11 @@ def run_ingest(mp: pytest.MonkeyPatch, project: str, emulator_host: str) -> None
         "page_location": "https://shop.example/",
     }
     body = json.dumps([good, {"bad": 1}]).encode()
-    response = client.post("/v1/events", data=body, headers={"X-Write-Key": WRITE_KEY})
-    assert response.status_code < 300, response.get_data(as_text=True)
-    stranger = client.post("/v1/events", data=body, headers={"X-Write-Key": "not-a-key"})
-    assert stranger.status_code == 401  # counted, never stored
+    with TestClient(ingest) as client:
+        response = client.post("/v1/events", content=body, headers={"X-Write-Key": WRITE_KEY})
+        assert response.status_code < 300, response.text
+        stranger = client.post("/v1/events", content=body, headers={"X-Write-Key": "not-a-key"})
+        assert stranger.status_code == 401  # counted, never stored
     otel.flush_metrics(force=True)  # what the periodic reader does every interval
 
 

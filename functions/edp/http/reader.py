@@ -93,6 +93,8 @@ class _DeadlineStream:
         want = _CHUNK if size is None or size < 0 else min(size, _CHUNK)
         try:
             data = self._inner.read(want)
+        except RequestError:  # a buffering server (edp.http.asgi) already knows what went wrong
+            raise
         # The WSGI server raises its own types here (gunicorn: InvalidChunkSize, NoMoreData,
         # ChunkMissingTerminator; werkzeug: ClientDisconnected): all mean "this body is broken".
         except Exception as exc:
@@ -137,6 +139,9 @@ class BodyReader:
             raise _too_large(f"request body is {declared} bytes; the limit is {self.limit}")
         if not declared and not chunked:
             return b""
+        if request.environ.get("edp.body_buffered"):
+            # Received by edp.http.asgi under its own deadline and upload cap: decode and check.
+            return self._decode(request, encoding, declared)
         sock = request.environ.get("gunicorn.socket")
         sock = sock if isinstance(sock, socket.socket) else None
         ticket = self.gate.enter(sock) if self.gate is not None else None
@@ -163,6 +168,17 @@ class BodyReader:
             raise _evicted()
         if fired or stream.timed_out:
             raise BodyTimeoutError(f"request body not received within {self.timeout_s:g} s")
+        if declared is not None and stream.consumed < declared:
+            raise ShortBodyError(
+                f"request body ended after {stream.consumed} of its {declared} bytes "
+                "(Content-Length); nothing was processed"
+            )
+        return body
+
+    def _decode(self, request: Request, encoding: str | None, declared: int | None) -> bytes:
+        """A body already in memory: decoded under the cap, checked against its length."""
+        stream = _DeadlineStream(request.stream, float("inf"), self.timeout_s)
+        body = read_body(stream, encoding, limit=self.limit)  # type: ignore[arg-type]
         if declared is not None and stream.consumed < declared:
             raise ShortBodyError(
                 f"request body ended after {stream.consumed} of its {declared} bytes "

@@ -4,6 +4,8 @@
 - :mod:`edp.ingest.app` — the flask app (``create_app(settings, publisher)``): routes, CORS
   preflight, probes; each ingest route calls :mod:`edp.ingest.service` (authenticate with
   :mod:`edp.ingest.auth`, read, parse, shape, ingest, answer);
-- :mod:`edp.ingest.wsgi` — the gunicorn entry (``edp.ingest.wsgi:app``), config in
-  ``edp.ingest.gunicorn_conf``; the Cloud Run entry point is ``ingest`` in ``functions/main.py``.
+- :mod:`edp.ingest.asgi` — the app as served: the flask app on one event loop per worker, its
+  Publish RPC awaited (:mod:`edp.ingest.publisher_aio`); the GKE entry is
+  ``edp.ingest.asgi:app`` (config in ``edp.ingest.gunicorn_conf``), the Cloud Run entry point
+  ``ingest`` in ``functions/main.py``.
 """

@@ -4,9 +4,9 @@ The routes, CORS preflight and response hooks over :class:`~edp.ingest.service.I
 which authenticates (:mod:`edp.ingest.auth`), reads the body (size-capped, gzip-bomb safe),
 parses JSON, shapes the route's payload into an :class:`~edp.ingest.core.IngestRequest` for
 :class:`~edp.ingest.core.IngestCore`, and maps the outcome to a response. The same app is
-served three ways: the ``ingest`` Cloud Run function (``functions/main.py``), gunicorn on GKE
-(``edp.ingest.wsgi:app`` with ``edp.ingest.gunicorn_conf``) and ``create_app(...).test_client()``
-in tests.
+served three ways: the ``ingest`` Cloud Run function (``functions/main.py``) and gunicorn on GKE
+(``edp.ingest.asgi:app`` with ``edp.ingest.gunicorn_conf``), both through :mod:`edp.ingest.asgi`,
+and ``create_app(...).test_client()`` in tests.
 
 Status codes (also in the OpenAPI document at ``/openapi.json``):
 
@@ -200,12 +200,6 @@ def _preflight(service: IngestService) -> Response:
     return response
 
 
-@cache
-def cached_app() -> Flask:
-    """The process-wide app built from the environment's settings (Cloud Run entry point)."""
-    return create_app()
-
-
 def service_of(app: Flask) -> IngestService:
     """The :class:`IngestService` of an app built by :func:`create_app`."""
     service = app.extensions[EXTENSION]
@@ -216,7 +210,6 @@ def service_of(app: Flask) -> IngestService:
 
 __all__ = [
     "SCHEMA_VERSION",
-    "cached_app",
     "create_app",
     "openapi_document",
     "service_of",

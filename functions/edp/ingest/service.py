@@ -165,7 +165,7 @@ class IngestService:
         )
         self.max_json_depth = settings.max_json_depth
         self._ready_at = 0.0
-        self._ready_error: str | None = None
+        self._ready_error: str | None = "the event bus has not been checked yet"
         self._ready_lock = threading.Lock()
 
     # --- readiness ----------------------------------------------------------------------------
@@ -174,7 +174,12 @@ class IngestService:
         now = time.monotonic()
         if now - self._ready_at < READY_CACHE_S:
             return self._ready_error
-        with self._ready_lock:
+        # One probe refreshes at a time; the others answer the last result instead of queueing
+        # behind it. Never block here: under the event-loop server (edp.ingest.asgi) the probe
+        # awaits its RPCs on this thread, and a blocked second probe would stop the loop.
+        if not self._ready_lock.acquire(blocking=False):
+            return self._ready_error
+        try:
             if now - self._ready_at < READY_CACHE_S:
                 return self._ready_error
             try:
@@ -186,6 +191,8 @@ class IngestService:
                 self._ready_error = None
             self._ready_at = time.monotonic()
             return self._ready_error
+        finally:
+            self._ready_lock.release()
 
     # --- one request --------------------------------------------------------------------------
     def _shape(

@@ -4,9 +4,10 @@ Set-up (everything in its own process group, started and stopped here):
 
 * the Pub/Sub emulator with the ``events``/``events-bad`` topics and a counting subscription;
 * the ingest app under gunicorn exactly as deployed on GKE
-  (``gunicorn -c python:edp.ingest.gunicorn_conf edp.ingest.wsgi:app``, 2 gthread workers);
-* for comparison, a bare functions-framework endpoint returning 200 under the same gunicorn
-  settings.
+  (``gunicorn -c python:edp.ingest.gunicorn_conf edp.ingest.asgi:app``, 2 uvicorn workers);
+* for comparison, a bare functions-framework endpoint (an async function, served the way
+  functions-framework serves the ``ingest`` function: its Starlette app on the same 2 uvicorn
+  workers) that reads the body and returns 200.
 
 Phases:
 
@@ -56,7 +57,6 @@ from typing import Any
 
 import orjson
 
-from edp.ingest.gunicorn_conf import DEFAULT_THREADS
 from edp_tools.bench import Bar, benchmark
 
 PROJECT = "edp-bench"
@@ -64,8 +64,6 @@ WRITE_KEY = "bench-write-key"
 EVENTS_SUB = "bench-events-count"
 BAD_SUB = "bench-bad-count"
 WORKERS = 2
-#: Threads per worker as deployed (gunicorn_conf's EDP_INGEST_THREADS), for the bare server too.
-THREADS = int(os.environ.get("EDP_INGEST_THREADS") or DEFAULT_THREADS)
 #: The ingest trace sampling ratio as deployed (Terraform's ``ingest_trace_sample_ratio`` default
 #: and the collector's config map; tests/infra/test_trace_sampling.py keeps them equal).
 DEPLOYED_TRACE_SAMPLE_RATIO = 0.1
@@ -175,7 +173,7 @@ def _gunicorn(name: str, port: int, app: str, env: dict[str, str], log: Path) ->
     argv = [
         sys.executable, "-m", "gunicorn",
         "-b", f"127.0.0.1:{port}",
-        "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS),
+        "-w", str(WORKERS), "-k", "uvicorn_worker.UvicornWorker",
         "--keep-alive", "75", "--graceful-timeout", "10", "--log-level", "warning",
     ]  # fmt: skip
     if name.startswith("ingest"):
@@ -217,11 +215,11 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             "EDP_TRACES_SAMPLE_RATIO": str(DEPLOYED_TRACE_SAMPLE_RATIO),
         }
         port, bare_port, off_port = free_port(), free_port(), free_port()
-        server = _gunicorn("ingest", port, "edp.ingest.wsgi:app", env, workdir / "ingest.log")
+        server = _gunicorn("ingest", port, "edp.ingest.asgi:app", env, workdir / "ingest.log")
         procs.append(server)
         off_env = {**env, "EDP_METRICS_EXPORTER": "none", "EDP_TRACES_EXPORTER": "none"}
         off_log = workdir / "ingest-off.log"
-        procs.append(_gunicorn("ingest-off", off_port, "edp.ingest.wsgi:app", off_env, off_log))
+        procs.append(_gunicorn("ingest-off", off_port, "edp.ingest.asgi:app", off_env, off_log))
         bare_src = Path(__file__).with_name("_ingest_bare.py")
         bare_app = f"functions_framework:create_app('bare', '{bare_src}')"
         bare = _gunicorn("bare", bare_port, bare_app, env, workdir / "bare.log")
@@ -405,7 +403,7 @@ def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set
     },
 )
 def bench_ingest() -> dict[str, float]:
-    """Ingest over loopback (gunicorn, 2 gthread workers) publishing to the Pub/Sub emulator."""
+    """Ingest over loopback (gunicorn, 2 uvicorn workers) publishing to the Pub/Sub emulator."""
     from edp.settings import Settings
 
     rate = _env_float("EDP_BENCH_INGEST_RPS", 1180.0)

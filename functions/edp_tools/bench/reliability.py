@@ -1,7 +1,7 @@
 """Reliability benchmark: health checks while slow clients hold stalled uploads open.
 
 The ingest function is served as Cloud Run serves it (``functions-framework --target ingest``:
-gunicorn, one worker, gthread, ``THREADS`` = 4 x CPUs) and publishes to the real Pub/Sub
+gunicorn, one uvicorn worker, the async ``ingest`` entry point) and publishes to the real Pub/Sub
 emulator. :func:`slowloris` opens N connections that each send complete headers with a valid
 write key and ``Content-Length: 65536``, then 100 bytes of body, then nothing; the ones the
 server closed are opened again every ``reopen_every_s`` (1 s; the classic slowloris tool,
@@ -185,7 +185,7 @@ def served_ingest(
     workdir: Path, key: str = WRITE_KEY, *, server: str = "functions-framework"
 ) -> Iterator[int]:
     """``main.py:ingest`` under functions-framework (or, with ``server="gunicorn"``, the GKE
-    collector: ``gunicorn -c python:edp.ingest.gunicorn_conf edp.ingest.wsgi:app``) on loopback,
+    collector: ``gunicorn -c python:edp.ingest.gunicorn_conf edp.ingest.asgi:app``) on loopback,
     publishing to a fresh emulator."""
     from edp.bus.clients import build_publisher
     from edp_tools.local.processes import ManagedProcess, free_port, port_open
@@ -226,7 +226,7 @@ def served_ingest(
                 "python:edp.ingest.gunicorn_conf",
                 "-b",
                 f"127.0.0.1:{port}",
-                "edp.ingest.wsgi:app",
+                "edp.ingest.asgi:app",
             ]
         proc = ManagedProcess(
             f"bench:ingest-{server}", argv, env=env, log_path=workdir / f"{server}.log"

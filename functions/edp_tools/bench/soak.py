@@ -1,6 +1,6 @@
 """Soak benchmark: ingest at 10x the seed's peak (batched) for 10 minutes, loader draining.
 
-The ingest app runs as deployed on GKE (gunicorn, 2 gthread workers, ``edp.ingest.wsgi:app``)
+The ingest app runs as deployed on GKE (gunicorn, 2 uvicorn workers, ``edp.ingest.asgi:app``)
 on a fresh Pub/Sub emulator; a driver process sends ``POST /v1/events`` batches of 100 events at
 118 requests/s (11,800 events/s = 10 x the seed's 1,180 RPS peak), open loop, every event with a
 known ``event_id``; the local loader drains the ``events`` topic into DuckDB meanwhile.
@@ -100,7 +100,7 @@ def _ingest_workers(emulator_host: str) -> list[int]:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
-            if b"edp.ingest.wsgi:app" not in cmdline:
+            if b"edp.ingest.asgi:app" not in cmdline:
                 continue
             if f"PUBSUB_EMULATOR_HOST={emulator_host}".encode() not in (
                 entry / "environ"

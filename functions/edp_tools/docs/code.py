@@ -114,7 +114,7 @@ def function_docstring(name: str, function: str, root: Path) -> str:
     if path is None or not path.is_file():
         return ""
     for node in _parse(path).body:
-        if isinstance(node, ast.FunctionDef) and node.name == function:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
             return ast.get_docstring(node) or ""
     return ""
 

@@ -49,7 +49,8 @@ def entry_points(source: Path | None = None) -> list[str]:
     defined = [
         node.name
         for node in tree.body
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
     ]
     known = [name for name in ENTRY_POINTS if name in defined]
     return known + [name for name in defined if name not in ENTRY_POINTS]
