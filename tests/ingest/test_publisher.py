@@ -7,10 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import pytest
 
 from edp.errors import ConfigError
-from edp.ingest.publisher import OutboundMessage, PublishError, PubSubPublisher
+from edp.ingest.publisher import OutboundMessage, PublishError, PubSubPublisher, RetryBudget
 
 from .conftest import Bus
 
@@ -114,3 +115,39 @@ def test_closed_publisher_refuses(bus: Bus) -> None:
     with pytest.raises(PublishError, match="closed"):
         publisher.publish(bus.events_topic, [OutboundMessage(b"{}")])
     assert len(bus.event_messages()) == 1
+
+
+class _Status(grpc.RpcError):
+    """An RPC failure as grpc raises it (``code()`` and ``details()``)."""
+
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return f"{self._code.name.lower()} from the stand-in"
+
+
+def test_the_retry_budget_doubles_its_backoff_and_stops_inside_the_budget() -> None:
+    """Budget 1 s from t=0, each retry waited in full: waits 0.05, 0.1, 0.2, 0.4 (t=0.75); the
+    next would end at 0.75 + 0.8 >= 1.0, so the fifth failure raises."""
+    now = [0.0]
+    budget = RetryBudget("events", 1.0, clock=lambda: now[0])
+    waits = []
+    with pytest.raises(PublishError, match=r"publish to 'events' failed: StatusCode.UNAVAILABLE"):
+        for _ in range(10):
+            assert budget.remaining() == pytest.approx(1.0 - now[0])
+            wait = budget.wait_after(_Status(grpc.StatusCode.UNAVAILABLE))
+            waits.append(wait)
+            now[0] += wait
+    assert waits == [0.05, 0.1, 0.2, 0.4]
+
+
+def test_the_retry_budget_refuses_permanent_and_non_rpc_errors_at_once() -> None:
+    budget = RetryBudget("events", 5.0, clock=lambda: 0.0)
+    with pytest.raises(PublishError, match="NOT_FOUND"):
+        budget.wait_after(_Status(grpc.StatusCode.NOT_FOUND))
+    with pytest.raises(PublishError, match="TypeError: bad field"):
+        budget.wait_after(TypeError("bad field"))

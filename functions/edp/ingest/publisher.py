@@ -79,6 +79,52 @@ def _retryable_codes() -> frozenset[Any]:
 
 _RETRYABLE: frozenset[Any] = _retryable_codes()
 
+
+class RetryBudget:
+    """The retry policy of one Publish RPC, shared by the threaded and the asyncio publisher:
+    transient gRPC codes are retried with backoff 0.05 -> 0.5 s while ``timeout_s`` lasts.
+
+    Example:
+        >>> budget = RetryBudget("events", 1.0, clock=lambda: 0.0)
+        >>> budget.remaining(), budget.backoff
+        (1.0, 0.05)
+    """
+
+    def __init__(self, topic: str, timeout_s: float, *, clock: Callable[[], float]) -> None:
+        self._topic = topic
+        self._clock = clock
+        self.deadline = clock() + timeout_s
+        self.backoff = 0.05
+
+    def remaining(self) -> float:
+        """The RPC timeout of the next attempt (what is left of the budget, at least 1 ms)."""
+        return max(self.deadline - self._clock(), 0.001)
+
+    def wait_after(self, exc: Exception) -> float:
+        """Seconds to wait before retrying after ``exc``.
+
+        Raises:
+            PublishError: ``exc`` is not a transient gRPC error, or the budget would run out.
+        """
+        import grpc
+
+        if not isinstance(exc, grpc.RpcError):  # serialisation or channel errors: not published
+            raise PublishError(f"publish to {self._topic!r} failed: {_describe(exc)}") from exc
+        code = exc.code() if hasattr(exc, "code") else None
+        if code not in _RETRYABLE or self._clock() + self.backoff >= self.deadline:
+            detail = exc.details() if hasattr(exc, "details") else str(exc)
+            raise PublishError(f"publish to {self._topic!r} failed: {code}: {detail}") from exc
+        wait, self.backoff = self.backoff, min(self.backoff * 2, 0.5)
+        return wait
+
+
+def publish_request(request_cls: Any, message_cls: Any, path: str, messages: Sequence[Any]) -> Any:
+    """The raw protobuf ``PublishRequest`` of ``messages`` (OutboundMessage) for topic ``path``."""
+    return request_cls(
+        topic=path, messages=[message_cls(data=m.data, attributes=m.attributes) for m in messages]
+    )
+
+
 # Pub/Sub limits one Publish request to 1,000 messages and 10 MB.
 _MAX_RPC_MESSAGES = 1000
 _MAX_RPC_BYTES = 8 * 1024 * 1024
@@ -283,35 +329,20 @@ class PubSubPublisher:
 
     def _rpc(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
         """One Publish RPC with every message, retried on transient codes within the budget."""
-        import grpc
-
         try:
             self._api()
         except PublishError:
             raise
         except Exception as exc:  # credentials, channel set-up: the bus is unusable right now
             raise PublishError(f"cannot create the Pub/Sub client: {_describe(exc)}") from exc
-        msg_cls = self._message_cls
-        request = self._request_cls(
-            topic=self._path(topic),
-            messages=[msg_cls(data=m.data, attributes=m.attributes) for m in messages],
-        )
-        deadline = time.monotonic() + self._timeout_s
-        backoff = 0.05
+        request = publish_request(self._request_cls, self._message_cls, self._path(topic), messages)
+        budget = RetryBudget(topic, self._timeout_s, clock=time.monotonic)
         while True:
-            remaining = deadline - time.monotonic()
             try:
-                self._publish_rpc(request, timeout=max(remaining, 0.001))
+                self._publish_rpc(request, timeout=budget.remaining())
                 return
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                if code not in _RETRYABLE or time.monotonic() + backoff >= deadline:
-                    detail = exc.details() if hasattr(exc, "details") else str(exc)
-                    raise PublishError(f"publish to {topic!r} failed: {code}: {detail}") from exc
-            except Exception as exc:  # serialisation or channel errors: not published either
-                raise PublishError(f"publish to {topic!r} failed: {_describe(exc)}") from exc
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 0.5)
+            except Exception as exc:  # retried, or raised as PublishError by the budget
+                time.sleep(budget.wait_after(exc))
 
     def check(self, topic: str) -> None:
         """Raise :class:`PublishError` unless the topic exists and the bus answers quickly."""

@@ -42,10 +42,11 @@ from typing import Any
 from edp.ingest.publisher import (
     _MAX_RPC_BYTES,
     _MAX_RPC_MESSAGES,
-    _RETRYABLE,
     OutboundMessage,
     PublishError,
+    RetryBudget,
     _describe,
+    publish_request,
 )
 
 __all__ = ["AioPubSubPublisher", "ChannelFactory", "OutboundMessage", "PublishError"]
@@ -370,34 +371,19 @@ class AioPubSubPublisher:
 
     async def _rpc(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
         """One Publish RPC with every message, retried on transient codes within the budget."""
-        import grpc
-
         rpcs = await self._connect()
-        msg_cls = rpcs.message
-        request = rpcs.request(
-            topic=self._path(topic),
-            messages=[msg_cls(data=m.data, attributes=m.attributes) for m in messages],
-        )
-        deadline = self._clock() + self._timeout_s
-        backoff = 0.05
+        request = publish_request(rpcs.request, rpcs.message, self._path(topic), messages)
+        budget = RetryBudget(topic, self._timeout_s, clock=self._clock)
         while True:
-            remaining = deadline - self._clock()
             try:
-                await rpcs.publish(request, timeout=max(remaining, 0.001))
+                await rpcs.publish(request, timeout=budget.remaining())
                 return
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                if code not in _RETRYABLE or self._clock() + backoff >= deadline:
-                    detail = exc.details() if hasattr(exc, "details") else str(exc)
-                    raise PublishError(f"publish to {topic!r} failed: {code}: {detail}") from exc
             except asyncio.CancelledError as exc:
                 if _task_cancelled():
                     raise
                 raise PublishError(f"publish to {topic!r} failed: {_CHANNEL_CLOSED}") from exc
-            except Exception as exc:  # serialisation or channel errors: not published either
-                raise PublishError(f"publish to {topic!r} failed: {_describe(exc)}") from exc
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, 0.5)
+            except Exception as exc:  # retried, or raised as PublishError by the budget
+                await self._sleep(budget.wait_after(exc))
 
     async def check(self, topic: str) -> None:
         """Raise :class:`PublishError` unless the topic exists and the bus answers within
