@@ -21,6 +21,7 @@ from edp.errors import ConfigError
 from edp_tools.local.processes import ManagedProcess, free_port, port_open
 from edp_tools.local.scrape import add_target, metered
 from edp_tools.local.stack import Component, Health, StackContext, component
+from edp_tools.local.with_parent import argv_with_parent
 
 __all__ = ["ENTRY_POINTS", "FunctionsServer", "entry_points", "functions_source"]
 
@@ -90,7 +91,8 @@ class FunctionsServer(Component):
             args += ["--port", str(port)]
             urls[fn] = f"http://127.0.0.1:{port}"
             if fn in OWN_METRICS_ROUTE:
-                argv = [sys.executable, "-m", "functions_framework", *args]
+                # ingest is async: uvicorn workers, which outlive a killed master on their own
+                argv = argv_with_parent(sys.executable, "functions_framework", *args)
                 add_target(ctx, fn, urls[fn])
             else:
                 # functions-framework serves through gunicorn: one forked worker runs the code
