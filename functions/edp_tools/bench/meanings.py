@@ -22,7 +22,7 @@ MEANINGS: dict[str, str] = {
     "ingest.single.rps": "Requests per second actually achieved in the single-event phase.",
     "ingest.single.errors": "Requests answered with an error or not answered in the single-event phase.",
     "ingest.single.lost": "Accepted events that never reached the events topic.",
-    "ingest.single.bare_p99_ms": "p99 of a bare functions-framework endpoint at the same rate, same run.",
+    "ingest.single.bare_p99_ms": "p99 of a bare functions-framework endpoint (an async function, served as ingest is: uvicorn workers) at the same rate, same run.",
     "ingest.single.p99_ratio_to_bare": "ingest.single.p99_ms divided by ingest.single.bare_p99_ms (same run).",
     "ingest.single.bare_cpu_us_per_request": "CPU time of the bare endpoint's server per request, same requests and rate.",
     "ingest.single.cpu_us_per_request": "CPU time of the server processes per single-event request.",
