@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import socket
 import threading
 import time
@@ -127,8 +128,6 @@ def test_the_view_sees_method_path_query_headers_peer_and_body(served: _Served) 
         "POST", "/echo?a=1&a=2&b=%C3%A9", b'{"x": 1}', {"Accept": "application/json"}
     )
     assert status == 200
-    import json
-
     assert json.loads(body) == {
         "method": "POST",
         "path": "/echo",

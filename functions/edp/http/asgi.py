@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from edp.http.bridge import run_sync
 from edp.http.errors import RequestError
-from edp.http.reader import BodyTimeoutError, MalformedBodyError, UploadsBusyError
+from edp.http.reader import BUFFERED, BodyTimeoutError, MalformedBodyError, UploadsBusyError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
-#: Set in the environ of a request whose body was received before the app runs.
-BUFFERED: Final = "edp.body_buffered"
 #: An upload that has held its slot this long may be evicted by a newcomer when all are taken:
 #: a body already in the buffers arrives in microseconds, so fast clients get through while
 #: stalled uploads push each other out (the same policy as edp.http.deadline.UploadGate).
@@ -84,14 +82,6 @@ class _BufferedInput(io.RawIOBase):
         if not chunk and self._error is not None and size != 0:
             raise self._error
         return chunk
-
-    def readline(self, size: int | None = -1) -> bytes:  # werkzeug's form parser may use it
-        rest = bytes(self._data[self._pos :])
-        cut = rest.find(b"\n") + 1 or len(rest)
-        if size is not None and size >= 0:
-            cut = min(cut, size)
-        self._pos += cut
-        return rest[:cut]
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -279,4 +269,4 @@ class GreenletWSGI:
                 return
 
 
-__all__ = ["BUFFERED", "GreenletWSGI", "wsgi_environ"]
+__all__ = ["GreenletWSGI", "wsgi_environ"]

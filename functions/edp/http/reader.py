@@ -40,6 +40,8 @@ from edp.http.deadline import UploadGate, Watchdog
 from edp.http.errors import RequestError
 
 DEFAULT_MAX_DEPTH: Final = 64
+#: Set in the environ by a server that received the body before the app runs (edp.http.asgi).
+BUFFERED: Final = "edp.body_buffered"
 _CHUNK: Final = 16 * 1024
 
 
@@ -139,7 +141,7 @@ class BodyReader:
             raise _too_large(f"request body is {declared} bytes; the limit is {self.limit}")
         if not declared and not chunked:
             return b""
-        if request.environ.get("edp.body_buffered"):
+        if request.environ.get(BUFFERED):
             # Received by edp.http.asgi under its own deadline and upload cap: decode and check.
             return self._decode(request, encoding, declared)
         sock = request.environ.get("gunicorn.socket")
@@ -168,23 +170,24 @@ class BodyReader:
             raise _evicted()
         if fired or stream.timed_out:
             raise BodyTimeoutError(f"request body not received within {self.timeout_s:g} s")
-        if declared is not None and stream.consumed < declared:
-            raise ShortBodyError(
-                f"request body ended after {stream.consumed} of its {declared} bytes "
-                "(Content-Length); nothing was processed"
-            )
+        _check_complete(stream.consumed, declared)
         return body
 
     def _decode(self, request: Request, encoding: str | None, declared: int | None) -> bytes:
         """A body already in memory: decoded under the cap, checked against its length."""
         stream = _DeadlineStream(request.stream, float("inf"), self.timeout_s)
         body = read_body(stream, encoding, limit=self.limit)  # type: ignore[arg-type]
-        if declared is not None and stream.consumed < declared:
-            raise ShortBodyError(
-                f"request body ended after {stream.consumed} of its {declared} bytes "
-                "(Content-Length); nothing was processed"
-            )
+        _check_complete(stream.consumed, declared)
         return body
+
+
+def _check_complete(consumed: int, declared: int | None) -> None:
+    """Refuse a body that ended before its ``Content-Length`` (RFC 9112 §8: incomplete)."""
+    if declared is not None and consumed < declared:
+        raise ShortBodyError(
+            f"request body ended after {consumed} of its {declared} bytes "
+            "(Content-Length); nothing was processed"
+        )
 
 
 def _too_large(reason: str) -> BodyError:
@@ -247,6 +250,7 @@ def _loads(raw: bytes, max_depth: int) -> Any:
 
 
 __all__ = [
+    "BUFFERED",
     "DEFAULT_MAX_DEPTH",
     "BodyReader",
     "BodyTimeoutError",

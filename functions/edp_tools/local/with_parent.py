@@ -22,6 +22,8 @@ import runpy
 import signal
 import sys
 
+#: This launcher's module name (to chain it after another launcher: ``-m other ... WITH_PARENT``).
+WITH_PARENT = __name__
 _PR_SET_PDEATHSIG = 1
 _forking_parent = [0]  # the pid that forked, set just before each fork
 

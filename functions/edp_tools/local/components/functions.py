@@ -21,7 +21,7 @@ from edp.errors import ConfigError
 from edp_tools.local.processes import ManagedProcess, free_port, port_open
 from edp_tools.local.scrape import add_target, metered
 from edp_tools.local.stack import Component, Health, StackContext, component
-from edp_tools.local.with_parent import argv_with_parent
+from edp_tools.local.with_parent import WITH_PARENT, argv_with_parent
 
 __all__ = ["ENTRY_POINTS", "FunctionsServer", "entry_points", "functions_source"]
 
@@ -90,13 +90,14 @@ class FunctionsServer(Component):
             args = ["--source", str(source), "--target", fn, "--host", "127.0.0.1"]
             args += ["--port", str(port)]
             urls[fn] = f"http://127.0.0.1:{port}"
+            # Every function's gunicorn workers die with their master: uvicorn's (async entry
+            # points such as ingest) would outlive a killed one on their own.
             if fn in OWN_METRICS_ROUTE:
-                # ingest is async: uvicorn workers, which outlive a killed master on their own
                 argv = argv_with_parent(sys.executable, "functions_framework", *args)
                 add_target(ctx, fn, urls[fn])
             else:
                 # functions-framework serves through gunicorn: one forked worker runs the code
-                argv = metered(ctx, fn, "functions_framework", *args, in_worker=True)
+                argv = metered(ctx, fn, WITH_PARENT, "functions_framework", *args, in_worker=True)
             proc = ctx.spawn(f"fn:{fn}", argv, cwd=source.parent.parent)
             self.servers[fn] = (proc, port)
         for fn, (proc, port) in self.servers.items():
