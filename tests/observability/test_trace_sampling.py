@@ -123,3 +123,66 @@ def test_a_publish_outside_any_request_is_its_own_traced_root(traced: Path) -> N
     sampled = [tp for tp in carried if int(tp[-2:], 16) & 0x01]
     assert len(recorded) == len(sampled) and 0 < len(sampled) < 200
     assert all(s["parent_id"] is None for s in recorded)
+
+
+def test_an_unrecorded_request_root_still_gives_its_messages_a_traceparent(
+    spans_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ratio 0: no root is recorded, and request_root never asks the SDK for a span; what it
+    # injects is still a well-formed W3C traceparent (version 00, 32 + 16 hex, flags 00), a new
+    # trace per request, and nothing once the request is over.
+    monkeypatch.setenv("EDP_TRACES_SAMPLE_RATIO", "0")
+    get_settings.cache_clear()
+    tracing.reset_for_tests()
+    carried = []
+    for _ in range(50):
+        with tracing.request_root("test", "POST /v1/events") as span:
+            assert span is None
+            carried.append(tracing.inject({})["traceparent"])
+    assert tracing.inject({}) == {}
+    for traceparent in carried:
+        version, trace_id, span_id, flags = traceparent.split("-")
+        assert (version, flags) == ("00", "00")
+        assert len(trace_id) == 32 and int(trace_id, 16) != 0
+        assert len(span_id) == 16 and int(span_id, 16) != 0
+    assert len({tp.split("-")[1] for tp in carried}) == 50
+    tracing.flush_traces()
+    assert read_spans(spans_file) == []
+
+
+def test_a_request_root_under_a_remote_parent_follows_its_decision(traced: Path) -> None:
+    recorded_ids = []
+    for parent in (SAMPLED, NOT_SAMPLED):
+        ctx = TraceContextTextMapPropagator().extract({"traceparent": parent})
+        token = otel_context.attach(ctx)
+        try:
+            for _ in range(20):
+                with tracing.request_root("test", "child") as span:
+                    carried = tracing.inject({})["traceparent"]
+                    # the parent's trace, the parent's sampled flag
+                    assert carried.split("-")[1] == parent.split("-")[1]
+                    assert carried.endswith(parent[-2:])
+                    if span is not None:
+                        recorded_ids.append(f"{span.get_span_context().trace_id:032x}")
+        finally:
+            otel_context.detach(token)
+    assert recorded_ids == [SAMPLED.split("-")[1]] * 20
+    assert _names(traced).count("child") == 20
+
+
+def test_a_sampled_root_keeps_its_drawn_trace_id_and_no_other_span_does(traced: Path) -> None:
+    # The trace id drawn for the sampling decision is the recorded span's; it is not reused by
+    # the spans that follow (each root its own trace).
+    trace_ids = []
+    while len(trace_ids) < 10:
+        with tracing.request_root("test", "root") as span:
+            if span is not None:
+                carried = tracing.inject({})["traceparent"]
+                trace_id = span.get_span_context().trace_id
+                assert carried.split("-")[1] == f"{trace_id:032x}"
+                trace_ids.append(trace_id)
+                tracer = tracing.get_tracer("test")
+                other = tracer.start_span("other", context=otel_context.Context())
+                assert other.get_span_context().trace_id != trace_id
+                other.end()
+    assert len(set(trace_ids)) == 10

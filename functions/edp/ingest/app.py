@@ -33,6 +33,7 @@ from importlib import resources
 from typing import Final
 
 from flask import Flask, Response, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 
 from edp.errors import ConfigError
@@ -113,18 +114,19 @@ def create_app(
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        allowed = service.allowed_origin(request.headers.get("Origin"))
-        if request.method == "OPTIONS" and response.status_code != 204:
+        req = request_ctx.request  # the request itself: each `request.x` is a proxy lookup
+        allowed = service.allowed_origin(req.headers.get("Origin"))
+        if req.method == "OPTIONS" and response.status_code != 204:
             allowed = None  # a refused preflight grants nothing
         if allowed:
             response.headers["Access-Control-Allow-Origin"] = allowed
             response.headers["Access-Control-Expose-Headers"] = "Retry-After"
             if allowed != "*":
                 response.headers.add("Vary", "Origin")
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        route = req.url_rule.rule if req.url_rule is not None else "unmatched"
         code = str(response.status_code)
         metrics.http_requests.add(1, (route, code))
-        start = request.environ.get("edp.start")
+        start = req.environ.get("edp.start")
         if start is not None and route.startswith("/v1/"):
             metrics.request_latency.record(
                 time.perf_counter() - start, {"route": route, "code": code}
@@ -135,7 +137,9 @@ def create_app(
 
     def _handler(route: str) -> Callable[[], Response]:
         def view() -> Response:
-            return handle(route, request)
+            # The request object itself, not flask's proxy: the service reads a dozen of its
+            # attributes, and each read through the proxy is a context lookup.
+            return handle(route, request_ctx.request)
 
         view.__name__ = f"ingest_{route}"
         return view

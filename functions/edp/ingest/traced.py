@@ -24,8 +24,7 @@ class TracedPublisher:
         self.inner = inner
 
     def publish(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
-        current = trace.get_current_span()
-        if current.get_span_context().is_valid and not current.is_recording():
+        if tracing.unrecorded_request() or _inside_unsampled_span():
             # Inside an unsampled request (most of them at the deployed ratio): its producer span
             # would be unsampled too (parent-based) and never exported, so none is made. The
             # messages still carry the request's traceparent with the sampled flag off, as they
@@ -47,6 +46,11 @@ class TracedPublisher:
         self.inner.close()
 
 
+def _inside_unsampled_span() -> bool:
+    current = trace.get_current_span()
+    return current.get_span_context().is_valid and not current.is_recording()
+
+
 def _carrying_context(messages: Sequence[OutboundMessage]) -> list[OutboundMessage]:
     """The messages with the current span's ``traceparent`` added to their attributes."""
     return [replace(m, attributes=tracing.inject(dict(m.attributes))) for m in messages]
@@ -65,11 +69,11 @@ def traced_handler(
         return handle
 
     def traced(route: str, req: Request) -> Response:
-        tracer = tracing.get_tracer("edp.ingest")
-        with tracer.start_as_current_span(f"POST /v1/{route}", kind=SpanKind.SERVER) as span:
+        with tracing.request_root("edp.ingest", f"POST /v1/{route}") as span:
             response = handle(route, req)
-            span.set_attribute("http.route", f"/v1/{route}")
-            span.set_attribute("http.response.status_code", response.status_code)
+            if span is not None:
+                span.set_attribute("http.route", f"/v1/{route}")
+                span.set_attribute("http.response.status_code", response.status_code)
             return response
 
     return traced
