@@ -7,7 +7,10 @@ Set-up (everything in its own process group, started and stopped here):
   (``gunicorn -c python:edp.ingest.gunicorn_conf edp.ingest.asgi:app``, 2 uvicorn workers);
 * for comparison, a bare functions-framework endpoint (an async function, served the way
   functions-framework serves the ``ingest`` function: its Starlette app on the same 2 uvicorn
-  workers) that reads the body and returns 200.
+  workers) that reads the body and returns 200;
+* and the publish floor (``_ingest_publish_floor``): a raw ASGI app on the same server that
+  publishes each body as one message with ingest's own asyncio publisher before answering 200,
+  the least any ingest that acknowledges only published events can do.
 
 Phases:
 
@@ -18,7 +21,9 @@ Phases:
    (``ingest.single.lost``). The server's CPU time (master + workers, from ``/proc``) over the
    phase divided by the requests is ``ingest.single.cpu_us_per_request``; the same requests are
    then sent to the bare endpoint at the same rate (``ingest.single.bare_p99_ms``), so the app's
-   cost is a ratio (``ingest.single.p99_ratio_to_bare``), not a guess.
+   cost is a ratio (``ingest.single.p99_ratio_to_bare``), not a guess; and to the publish floor
+   (``ingest.single.floor_p99_ms``, ``ingest.single.p99_ratio_to_floor``): what the app costs
+   beyond the publish round trip it cannot skip.
 2. **batch**: a closed-loop generator (``wrk`` when installed, else the asyncio client) posts
    100-event requests as fast as the server answers, against the ingest app and then against the
    bare endpoint; ``ingest.batch.ratio_to_bare`` = ingest requests/s / bare requests/s, and
@@ -61,6 +66,7 @@ from edp_tools.bench import Bar, benchmark
 
 PROJECT = "edp-bench"
 WRITE_KEY = "bench-write-key"
+FLOOR_TOPIC = "events-floor"
 EVENTS_SUB = "bench-events-count"
 BAD_SUB = "bench-bad-count"
 WORKERS = 2
@@ -127,8 +133,10 @@ class _Stack:
     bare_port: int
     env: dict[str, str]
     off_port: int  # the same app with telemetry off (metrics and traces: none)
+    floor_port: int  # the publish floor: receive, publish, answer
     server_pgid: int = 0  # process group of the ingest app's gunicorn (for its CPU time)
     bare_pgid: int = 0  # and of the bare endpoint's
+    floor_pgid: int = 0  # and of the publish floor's
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -192,6 +200,7 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
     try:
         publisher = build_publisher(emulator_host=emulator.host)
         subscriber = build_subscriber(emulator_host=emulator.host)
+        publisher.create_topic(name=f"projects/{PROJECT}/topics/{FLOOR_TOPIC}")
         for topic, sub in (("events", EVENTS_SUB), ("events-bad", BAD_SUB)):
             publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
             subscriber.create_subscription(
@@ -224,11 +233,27 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
         bare_app = f"functions_framework:create_app('bare', '{bare_src}')"
         bare = _gunicorn("bare", bare_port, bare_app, env, workdir / "bare.log")
         procs.append(bare)
+        floor_port = free_port()
+        floor_env = {**env, "EDP_BENCH_FLOOR_TOPIC": FLOOR_TOPIC}
+        floor_app = "edp_tools.bench._ingest_publish_floor:app"
+        floor = _gunicorn("floor", floor_port, floor_app, floor_env, workdir / "floor.log")
+        procs.append(floor)
         # three servers start at once on a 2-core machine: give them a minute
         _wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
         _wait_http(f"http://127.0.0.1:{bare_port}/", timeout=60)
         _wait_http(f"http://127.0.0.1:{off_port}/readyz", timeout=60)
-        yield _Stack(emulator, port, bare_port, env, off_port, server.pgid or 0, bare.pgid or 0)
+        _wait_http(f"http://127.0.0.1:{floor_port}/", timeout=60)
+        yield _Stack(
+            emulator,
+            port,
+            bare_port,
+            env,
+            off_port,
+            floor_port,
+            server.pgid or 0,
+            bare.pgid or 0,
+            floor.pgid or 0,
+        )
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -395,6 +420,8 @@ def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set
         "ingest.single.bare_p99_ms": "ms",
         "ingest.single.cpu_us_per_request": "us",
         "ingest.single.bare_cpu_us_per_request": "us",
+        "ingest.single.floor_p99_ms": "ms",
+        "ingest.single.floor_cpu_us_per_request": "us",
         "ingest.batch.cpu_us_per_event": "us",
         "ingest.batch.bare_rps": "req/s",
         "ingest.batch.rps": "req/s",
@@ -457,6 +484,19 @@ def _single(stack: _Stack, settings: Any, rate: float) -> dict[str, float]:
     figures["ingest.single.bare_cpu_us_per_request"] = round(bare_cpu / n * 1e6, 1)
     figures["ingest.single.bare_p99_ms"] = round(bare_p99 * 1000, 2)
     figures["ingest.single.p99_ratio_to_bare"] = round(p99 / bare_p99, 2)
+    # The publish floor, same requests at the same rate: what no ingest can go below. Warmed up
+    # first like the app (its publisher's channel, the emulator's path for its topic).
+    asyncio.run(_open_loop(stack.floor_port, bare_requests[: int(rate * 5)], rate, 32))
+    cpu0 = _group_cpu_s(stack.floor_pgid)
+    floor_latencies, floor_statuses = asyncio.run(
+        _open_loop(stack.floor_port, bare_requests, rate, 32)
+    )
+    floor_cpu = _group_cpu_s(stack.floor_pgid) - cpu0
+    _print_errors("ingest.single (publish floor)", floor_statuses)
+    floor_p99 = _p99(floor_latencies)
+    figures["ingest.single.floor_cpu_us_per_request"] = round(floor_cpu / n * 1e6, 1)
+    figures["ingest.single.floor_p99_ms"] = round(floor_p99 * 1000, 2)
+    figures["ingest.single.p99_ratio_to_floor"] = round(p99 / floor_p99, 2)
     return figures
 
 
