@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import http.client
 import importlib
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
+from tests.asgi_server import serving
 
 from edp.bus.clients import build_publisher, build_subscriber
 from edp.bus.messages import pull_many
 from edp.settings import Settings
-from edp_tools.local.processes import free_port
 from edp_tools.local.pubsub_emulator import PubSubEmulator
 
 
@@ -62,25 +59,12 @@ def test_each_body_is_one_message_on_the_bus_before_the_answer(
     from edp_tools.bench import _ingest_publish_floor
 
     floor = importlib.reload(_ingest_publish_floor)  # a fresh module: no publisher yet
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(floor.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
+    with serving(floor.app) as (port, _):
         assert _post(port, "GET") == 200  # a probe
         bodies = [b'{"event_type":"page_view","n":%d}' % i for i in range(3)]
         assert [_post(port, "POST", body) for body in bodies] == [200, 200, 200]
         monkeypatch.setenv("EDP_BENCH_FLOOR_TOPIC", f"missing-{uuid.uuid4().hex[:8]}")
         assert _post(port, "POST", b"{}") == 503
-    finally:
-        server.should_exit = True
-        thread.join(10)
     settings = Settings(
         _env_file=None, project=pubsub_emulator.project, pubsub_emulator_host=pubsub_emulator.host
     )

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from flask import Flask, Response, jsonify, request
+from tests.asgi_server import serving
 
 from edp.http.asgi import EVICT_AFTER_S, GreenletWSGI
 from edp.http.bridge import await_only
 from edp.http.errors import RequestError
 from edp.http.reader import BodyReader
-from edp_tools.local.processes import free_port
 
 LIMIT = 1000
 TIMEOUT_S = 0.5
@@ -109,18 +109,8 @@ def served() -> Iterator[_Served]:
         max_uploads=1,
         on_shutdown=[lambda: probe.shutdown.append("closed")],
     )
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield _Served(port, probe, server)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as (port, server):
+        yield _Served(port, probe, server)
 
 
 def test_the_view_sees_method_path_query_headers_peer_and_body(served: _Served) -> None:
