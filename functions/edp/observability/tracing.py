@@ -253,8 +253,9 @@ def request_root(tracer_name: str, name: str) -> Iterator[Span | None]:
     TraceIdRatioBased: the same decision the SDK would take for it). A sampled root is started
     by the SDK with that trace id. An unsampled one (90 % of ingest requests at the deployed
     ratio) never enters the SDK: a non-recording span, its context attached and detached and the
-    producer span's checks cost ingest ~35 us per request; it only keeps its ``traceparent``
-    (flags ``00``) for :func:`inject`, so its messages still carry one.
+    producer span's checks cost ingest ~20 us per request (in-process, 283 -> 262-269 us at
+    ratio 0); it only keeps its ``traceparent`` (flags ``00``) for :func:`inject`, so its
+    messages still carry one.
     """
     if not enabled():
         yield None
