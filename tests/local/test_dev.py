@@ -154,6 +154,25 @@ def test_a_second_dev_on_the_same_state_folder_is_refused(state: Path) -> None:
         first.communicate(timeout=120)
 
 
+def test_one_sigterm_stops_dev_even_in_the_middle_of_a_health_check(state: Path) -> None:
+    # With no pause between health checks, the signal almost always lands inside one; a stop
+    # request raised as an ordinary Exception was swallowed there ("a broken health check is
+    # itself unhealthy") and edp dev ran on. Three rounds, one SIGTERM each.
+    for _ in range(3):
+        proc = _dev(state, "--only", "pubsub", "--interval", "0")
+        try:
+            wait_dev_ready(proc, state)
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert "stopping" in output
+        assert "stopped pubsub" in output
+        assert not (state / "dev.json").exists()
+
+
 def test_dev_check_starts_reports_and_stops(state: Path) -> None:
     proc = _dev(state, "--check", "--only", "pubsub", "--only", "topology")
     output, _ = proc.communicate(timeout=180)

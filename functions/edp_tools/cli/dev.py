@@ -32,8 +32,13 @@ from edp_tools.local.stack import Component, Health, Stack, StackContext, regist
 console = Console(stderr=True)
 
 
-class _StopRequestedError(Exception):
-    """Raised in the main thread when SIGTERM/SIGHUP asks the stack to stop."""
+class _StopRequestedError(BaseException):
+    """Raised in the main thread when SIGTERM/SIGHUP asks the stack to stop.
+
+    A BaseException, like KeyboardInterrupt: the signal lands wherever the main thread is,
+    often inside a health check whose ``except Exception`` (a broken check is itself
+    unhealthy) would otherwise swallow it and leave edp dev running.
+    """
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
