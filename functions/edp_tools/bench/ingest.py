@@ -545,9 +545,12 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
     asyncio.run(_open_loop(stack.off_port, requests, rate, 32))  # warm-up
     on: list[float] = []
     off: list[float] = []
-    for port, into in ((stack.off_port, off), (stack.port, on)) * OVERHEAD_SLICES:
+    slices: dict[str, list[float]] = {"on": [], "off": []}
+    for port, into, arm in ((stack.off_port, off, "off"), (stack.port, on, "on")) * OVERHEAD_SLICES:
         latencies, _ = asyncio.run(_open_loop(port, requests, rate, 32))
         into.extend(latencies)
+        slices[arm].append(round(_p99(latencies) * 1000, 1))
+    print(f"[bench]   telemetry slice p99s (ms): {slices}", flush=True)
     p99_on, p99_off = _p99(on), _p99(off)
     return {
         "ingest.telemetry.p99_on_ms": round(p99_on * 1000, 2),
