@@ -186,3 +186,40 @@ def test_a_sampled_root_keeps_its_drawn_trace_id_and_no_other_span_does(traced: 
                 assert other.get_span_context().trace_id != trace_id
                 other.end()
     assert len(set(trace_ids)) == 10
+
+
+def test_a_request_root_is_recorded_exactly_when_the_sdk_s_sampler_would_record_it(
+    traced: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """request_root applies TraceIdRatioBased's rule itself; the SDK's sampler is the referee.
+
+    At 0.25 the SDK records a root whose trace id's low 64 bits are below
+    round(0.25 * 2**64) = 2**62 (opentelemetry-sdk ``TraceIdRatioBased.should_sample``), so ids
+    just below and at that bound, with high bits set or not, fall on both sides of it.
+    """
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    bound = 1 << 62
+    ids = [bound - 1, bound, bound + 1, 1, (1 << 64) - 1, (7 << 64) | (bound - 1), 7 << 64 | bound]
+    referee = ParentBased(TraceIdRatioBased(0.25))
+    expected = [referee.should_sample(None, i, "r").decision.is_sampled() for i in ids]
+    assert expected == [True, False, False, True, False, True, False]  # written down by hand
+
+    class Drawn(RandomIdGenerator):
+        def __init__(self) -> None:
+            self.queue = list(ids)
+
+        def generate_trace_id(self) -> int:
+            return self.queue.pop(0)
+
+    monkeypatch.setattr(tracing, "_IDS", Drawn())
+    recorded = []
+    for _ in ids:
+        with tracing.request_root("test", "root") as span:
+            recorded.append(span is not None)
+    assert recorded == expected
+    tracing.flush_traces()
+    assert [int(s["context"]["trace_id"], 16) for s in read_spans(traced)] == [
+        i for i, kept in zip(ids, expected, strict=True) if kept
+    ]

@@ -7,7 +7,6 @@ Both wrappers return what they were given when tracing is off, so the hot path p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from flask import Request, Response
 from opentelemetry import trace
@@ -53,7 +52,8 @@ def _inside_unsampled_span() -> bool:
 
 def _carrying_context(messages: Sequence[OutboundMessage]) -> list[OutboundMessage]:
     """The messages with the current span's ``traceparent`` added to their attributes."""
-    return [replace(m, attributes=tracing.inject(dict(m.attributes))) for m in messages]
+    # built directly: dataclasses.replace inspects the fields on every call
+    return [OutboundMessage(m.data, tracing.inject(dict(m.attributes))) for m in messages]
 
 
 def traced_publisher(publisher: Publisher) -> Publisher:

@@ -31,15 +31,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Any
 
 import orjson
 from opentelemetry import trace
 from opentelemetry.propagators.textmap import default_setter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.util import ns_to_iso_str
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -56,6 +58,8 @@ _lock = threading.Lock()
 _provider: Any = None
 _enabled: bool | None = None
 _tracers: dict[str, Tracer] = {}
+# The provider's root sampler, whose rule request_root applies itself (None: no SDK provider).
+_root_sampler: TraceIdRatioBased | None = None
 # The trace id a request root drew before asking the SDK for its span (see request_root).
 _preset_trace_id: ContextVar[int | None] = ContextVar("edp_preset_trace_id", default=None)
 # The traceparent of the current request root when it is not recorded (see request_root).
@@ -200,19 +204,22 @@ def _resource_json(resource: Any) -> Any:
 def _build() -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
     from edp.observability.metrics import process_resource
 
     settings = get_settings()
     exporter, batched = _exporter(settings)
     # A root span is recorded by trace id at the configured ratio; a child follows its parent.
-    sampler = ParentBased(TraceIdRatioBased(settings.traces_sample_ratio))
+    root = TraceIdRatioBased(settings.traces_sample_ratio)
+    sampler = ParentBased(root)
     provider = TracerProvider(
         resource=process_resource(settings), sampler=sampler, id_generator=_PresetIdGenerator()
     )
     processor = BatchSpanProcessor(exporter) if batched else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
+    global _root_sampler  # noqa: PLW0603 - set with the provider, under get_tracer's lock
+    _root_sampler = root
     return provider
 
 
@@ -245,45 +252,69 @@ def get_tracer(name: str) -> Tracer:
     return tracer
 
 
-@contextmanager
-def request_root(tracer_name: str, name: str) -> Iterator[Span | None]:
-    """A request's root SERVER span, or None (tracing off, or this request not sampled).
+def request_root(tracer_name: str, name: str) -> _RequestRoot:
+    """A request's root SERVER span, as a context manager: the span, or None (tracing off, or
+    this request not sampled).
 
-    The root's trace id is drawn first and put to the provider's own sampler (ParentBased over
-    TraceIdRatioBased: the same decision the SDK would take for it). A sampled root is started
-    by the SDK with that trace id. An unsampled one (90 % of ingest requests at the deployed
-    ratio) never enters the SDK: a non-recording span, its context attached and detached and the
-    producer span's checks cost ingest ~20 us per request (in-process, 283 -> 262-269 us at
-    ratio 0); it only keeps its ``traceparent`` (flags ``00``) for :func:`inject`, so its
-    messages still carry one.
+    The root's trace id is drawn first and decided by the rule of the provider's root sampler
+    (``TraceIdRatioBased``: sampled when the id's low 64 bits are below the sampler's ``bound``,
+    the decision the SDK's ParentBased sampler takes for a span without a parent). A sampled
+    root is started by the SDK with that trace id. An unsampled one (90 % of ingest requests at
+    the deployed ratio) never enters the SDK: a non-recording span, its context attached and
+    detached and the producer span's checks cost ingest ~20 us per request (in-process, 283 ->
+    262-269 us at ratio 0); it only keeps its ``traceparent`` (flags ``00``) for
+    :func:`inject`, so its messages still carry one. A class, not a generator: entering and
+    leaving it is most of what an unsampled request pays for tracing.
     """
-    if not enabled():
-        yield None
-        return
-    tracer = get_tracer(tracer_name)
-    sampler = getattr(_provider, "sampler", None)
-    if sampler is None or trace.get_current_span().get_span_context().is_valid:
-        # The no-op provider (the exporter could not start), or already inside a trace: the
-        # SDK's own path (a child follows its parent's decision).
-        with tracer.start_as_current_span(name, kind=SpanKind.SERVER) as span:
-            yield span if span.is_recording() else None
-        return
-    trace_id = _IDS.generate_trace_id()
-    decision = sampler.should_sample(None, trace_id, name, kind=SpanKind.SERVER).decision
-    if not decision.is_sampled():
-        token = _unrecorded.set(f"00-{trace_id:032x}-{_IDS.generate_span_id():016x}-00")
+    return _RequestRoot(tracer_name, name)
+
+
+class _RequestRoot:
+    __slots__ = ("_name", "_scope", "_token", "_tracer_name")
+
+    def __init__(self, tracer_name: str, name: str) -> None:
+        self._tracer_name = tracer_name
+        self._name = name
+        self._token: Token[str | None] | None = None
+        self._scope: AbstractContextManager[Span] | None = None
+
+    def __enter__(self) -> Span | None:
+        if not enabled():
+            return None
+        tracer = get_tracer(self._tracer_name)
+        root = _root_sampler
+        if root is None or trace.get_current_span().get_span_context().is_valid:
+            # The no-op provider (the exporter could not start), or already inside a trace: the
+            # SDK's own path (a child follows its parent's decision).
+            self._scope = tracer.start_as_current_span(self._name, kind=SpanKind.SERVER)
+            span = self._scope.__enter__()
+            return span if span.is_recording() else None
+        trace_id = _IDS.generate_trace_id()
+        if trace_id & root.TRACE_ID_LIMIT >= root.bound:
+            self._token = _unrecorded.set(f"00-{trace_id:032x}-{_IDS.generate_span_id():016x}-00")
+            return None
+        preset = _preset_trace_id.set(trace_id)
         try:
-            yield None
+            span = tracer.start_span(self._name, kind=SpanKind.SERVER)
         finally:
-            _unrecorded.reset(token)
-        return
-    preset = _preset_trace_id.set(trace_id)
-    try:
-        span = tracer.start_span(name, kind=SpanKind.SERVER)
-    finally:
-        _preset_trace_id.reset(preset)
-    with trace.use_span(span, end_on_exit=True):
-        yield span
+            _preset_trace_id.reset(preset)
+        self._scope = trace.use_span(span, end_on_exit=True)
+        self._scope.__enter__()
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._token is not None:
+            _unrecorded.reset(self._token)
+            self._token = None
+        elif self._scope is not None:
+            scope, self._scope = self._scope, None
+            return scope.__exit__(exc_type, exc, tb)
+        return None
 
 
 def unrecorded_request() -> bool:
@@ -321,9 +352,9 @@ def flush_traces(timeout_s: float = 10.0) -> None:
 
 def reset_for_tests() -> None:
     """Forget the provider and the setting (the next call reads the environment again)."""
-    global _provider, _enabled
+    global _provider, _enabled, _root_sampler
     with _lock:
-        provider, _provider, _enabled = _provider, None, None
+        provider, _provider, _enabled, _root_sampler = _provider, None, None, None
         _tracers.clear()
     if provider is not None:
         provider.shutdown()
