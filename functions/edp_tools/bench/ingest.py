@@ -534,7 +534,10 @@ def _p99(values: list[float]) -> float:
 
 #: Slices per arm of the overhead phase: a stall of the shared machine (the emulator's garbage
 #: collector, a neighbour) lands in one slice, so with many short slices it falls on both arms
-#: alike instead of deciding the ratio (two 20 s slices gave 0.11 to 5.65 across runs).
+#: alike instead of deciding the ratio (two 20 s slices gave 0.11 to 5.65 across runs). Still
+#: not enough for a 10 % bar on this machine: an A/A run (two identical telemetry-off servers,
+#: this phase's slicing) gave 1.27 and 3.40, and 40 one-second slices 1.27 and 2.51; the
+#: printed per-slice p99s show how much one run can be trusted.
 OVERHEAD_SLICES = 8
 
 
