@@ -371,6 +371,13 @@ def _wrk(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tu
 def _closed(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tuple[float, int]:
     if shutil.which("wrk"):
         return _wrk(port, path, body, seconds, workdir)
+    # Without wrk the batch figures are not comparable (this machine, same day: 38.3 -> 40.5-41.3
+    # us/event, bare endpoint 13.5 k -> 10.8 k rps): the Python client takes the servers' CPU.
+    print(
+        "[bench]   WARNING wrk is not installed (apt-get install wrk): the batch phase uses the "
+        "Python client, which competes with the server for the cores",
+        flush=True,
+    )
     ok, errors, elapsed = asyncio.run(_closed_loop(port, _request(path, body), seconds, 16))
     return ok / elapsed, errors
 
