@@ -371,13 +371,6 @@ def _wrk(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tu
 def _closed(port: int, path: str, body: bytes, seconds: float, workdir: Path) -> tuple[float, int]:
     if shutil.which("wrk"):
         return _wrk(port, path, body, seconds, workdir)
-    # Without wrk the batch figures are not comparable (this machine, same day: 38.3 -> 40.5-41.3
-    # us/event, bare endpoint 13.5 k -> 10.8 k rps): the Python client takes the servers' CPU.
-    print(
-        "[bench]   WARNING wrk is not installed (apt-get install wrk): the batch phase uses the "
-        "Python client, which competes with the server for the cores",
-        flush=True,
-    )
     ok, errors, elapsed = asyncio.run(_closed_loop(port, _request(path, body), seconds, 16))
     return ok / elapsed, errors
 
@@ -511,6 +504,15 @@ def _batch(stack: _Stack, workdir: Path) -> dict[str, float]:
     """2. Batches of 100 events, closed loop; then the bare endpoint with the same load."""
     batch_s = _env_float("EDP_BENCH_INGEST_BATCH_S", 20.0)
     batch = orjson.dumps({"events": [_event(i, None) for i in range(100)]})
+    if not shutil.which("wrk"):
+        # Without wrk the batch figures are not comparable (this machine, same day: 38.3 ->
+        # 40.5-41.3 us/event, bare endpoint 13.5 k -> 10.8 k rps): the Python client takes the
+        # servers' CPU.
+        print(
+            "[bench]   WARNING wrk is not installed (apt-get install wrk): the batch phase uses"
+            " the Python client, which competes with the servers for the cores",
+            flush=True,
+        )
     _closed(stack.port, "/v1/events", batch, 3, workdir)  # warm-up
     cpu0 = _group_cpu_s(stack.server_pgid)
     rps, errors = _closed(stack.port, "/v1/events", batch, batch_s, workdir)
@@ -553,15 +555,14 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
     n = max(1, int(rate * seconds / OVERHEAD_SLICES))
     requests = [_request("/v1/events", orjson.dumps(_event(i, None))) for i in range(n)]
     asyncio.run(_open_loop(stack.off_port, requests, rate, 32))  # warm-up
-    on: list[float] = []
-    off: list[float] = []
-    slices: dict[str, list[float]] = {"on": [], "off": []}
-    for port, into, arm in ((stack.off_port, off, "off"), (stack.port, on, "on")) * OVERHEAD_SLICES:
+    pooled: dict[str, list[float]] = {"off": [], "on": []}
+    slice_p99s: dict[str, list[float]] = {"off": [], "on": []}
+    for arm, port in (("off", stack.off_port), ("on", stack.port)) * OVERHEAD_SLICES:
         latencies, _ = asyncio.run(_open_loop(port, requests, rate, 32))
-        into.extend(latencies)
-        slices[arm].append(round(_p99(latencies) * 1000, 1))
-    print(f"[bench]   telemetry slice p99s (ms): {slices}", flush=True)
-    p99_on, p99_off = _p99(on), _p99(off)
+        pooled[arm].extend(latencies)
+        slice_p99s[arm].append(round(_p99(latencies) * 1000, 1))
+    print(f"[bench]   telemetry slice p99s (ms): {slice_p99s}", flush=True)
+    p99_on, p99_off = _p99(pooled["on"]), _p99(pooled["off"])
     return {
         "ingest.telemetry.p99_on_ms": round(p99_on * 1000, 2),
         "ingest.telemetry.p99_off_ms": round(p99_off * 1000, 2),
