@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -65,21 +66,31 @@ def deployed_python(deployed_source: Path) -> Path:
     venv = DEPLOY_VENVS / digest
     python = venv / "bin" / "python"
     marker = venv / ".complete"
-    if not marker.exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        uv = _uv()
-        subprocess.run([uv, "venv", "-q", "--python", "3.11", str(venv)], check=True)
-        try:
-            subprocess.run(
-                [uv, "pip", "install", "-q", "--python", str(python), "-r", str(requirements)],
-                check=True,
-                timeout=900,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            shutil.rmtree(venv, ignore_errors=True)
-            pytest.fail(f"the archive's requirements.txt does not install: {exc}")
-        marker.write_text(requirements.read_text())
+    DEPLOY_VENVS.mkdir(parents=True, exist_ok=True)
+    # One build at a time: pytest-xdist workers share .nox/deploy.
+    with open(DEPLOY_VENVS / f".{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            _build_deploy_venv(venv, requirements)
     return python
+
+
+def _build_deploy_venv(venv: Path, requirements: Path) -> None:
+    """A clean venv with only ``requirements`` installed; ``.complete`` written last."""
+    python = venv / "bin" / "python"
+    shutil.rmtree(venv, ignore_errors=True)
+    uv = _uv()
+    subprocess.run([uv, "venv", "-q", "--python", "3.11", str(venv)], check=True)
+    try:
+        subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(python), "-r", str(requirements)],
+            check=True,
+            timeout=900,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        pytest.fail(f"the archive's requirements.txt does not install: {exc}")
+    (venv / ".complete").write_text(requirements.read_text())
 
 
 @pytest.fixture(scope="session")

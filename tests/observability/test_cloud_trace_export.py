@@ -13,59 +13,16 @@ took 112 s, nearly all of it here).
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import grpc  # type: ignore[import-untyped]
 import pytest
-from google.cloud.trace_v2 import BatchWriteSpansRequest
-from google.protobuf.empty_pb2 import Empty
+from tests.observability.trace_standin import TraceStandIn
 
 from edp.observability import tracing
 from edp.settings import get_settings
-
-SERVICE = "google.devtools.cloudtrace.v2.TraceService"
-
-
-class TraceStandIn:
-    """BatchWriteSpans on loopback: records span names, or (``hang``) never answers."""
-
-    def __init__(self, *, hang: bool = False) -> None:
-        self.names: list[str] = []
-        self.calls = 0
-        self.hang = hang
-        self.release = threading.Event()
-        handler = grpc.method_handlers_generic_handler(
-            SERVICE,
-            {
-                "BatchWriteSpans": grpc.unary_unary_rpc_method_handler(
-                    self._write,
-                    request_deserializer=BatchWriteSpansRequest.deserialize,
-                    response_serializer=Empty.SerializeToString,
-                )
-            },
-        )
-        self._executor = ThreadPoolExecutor(4)
-        self._server = grpc.server(self._executor, handlers=[handler])
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-
-    def _write(self, request: Any, context: Any) -> Empty:
-        self.calls += 1
-        if self.hang:
-            self.release.wait(300)  # longer than any client deadline; freed at teardown
-        self.names += [span.display_name.value for span in request.spans]
-        return Empty()
-
-    def __enter__(self) -> TraceStandIn:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self._server.stop(None)
-        self._executor.shutdown(wait=True)
 
 
 @pytest.fixture
@@ -105,3 +62,54 @@ def test_a_cloud_trace_that_never_answers_does_not_hold_the_flush(
         flusher.join(6 * tracing.TRACE_EXPORT_DEADLINE_S)
         assert not flusher.is_alive(), "flush_traces still waiting on Cloud Trace"
         assert api.calls >= 1  # it did try; the span batch was dropped, not the request
+
+
+def test_spans_ended_on_an_event_loop_reach_cloud_trace_from_that_loop(
+    cloud_trace: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingest worker's case: the span ends on the running loop, the asyncio client writes
+    it from a task of that loop, and no export thread is started."""
+    with TraceStandIn() as api:
+        monkeypatch.setenv("EDP_TRACES_API_ENDPOINT", f"127.0.0.1:{api.port}")
+        get_settings.cache_clear()
+        before = {t.name for t in threading.enumerate()}
+
+        async def request() -> None:
+            tracing.get_tracer("test").start_span("on the loop").end()
+            deadline = time.monotonic() + 10
+            while not api.names and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+
+        asyncio.run(request())
+        assert api.names == ["on the loop"]
+        started = {t.name for t in threading.enumerate()} - before
+        assert not [name for name in started if name.startswith("OtelBatch")], started
+
+
+def test_a_cloud_trace_that_never_answers_does_not_stall_the_loop(
+    cloud_trace: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the write waits (up to the export deadline), the loop goes on turning."""
+    with TraceStandIn(hang=True) as api:
+        monkeypatch.setenv("EDP_TRACES_API_ENDPOINT", f"127.0.0.1:{api.port}")
+        get_settings.cache_clear()
+        gaps: list[float] = []
+
+        async def request() -> None:
+            tracing.get_tracer("test").start_span("into the void").end()
+            deadline = time.monotonic() + 10
+            calls_seen_at: float | None = None
+            # every gap from the span's end until 1 s after the write reached the stand-in
+            while time.monotonic() < deadline:
+                start = time.monotonic()
+                await asyncio.sleep(0.05)
+                gaps.append(time.monotonic() - start)
+                if api.calls and calls_seen_at is None:
+                    calls_seen_at = time.monotonic()
+                if calls_seen_at is not None and time.monotonic() - calls_seen_at > 1.0:
+                    break
+
+        asyncio.run(request())
+        assert api.calls >= 1
+        # a loop blocked on the RPC would show one gap of seconds (the 5 s deadline)
+        assert max(gaps) < 1.0, gaps

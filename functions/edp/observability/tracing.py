@@ -46,6 +46,7 @@ from opentelemetry.sdk.util import ns_to_iso_str
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from edp.observability.span_shipping import LoopSpanProcessor, LoopTraceClient
 from edp.settings import Settings, get_settings
 
 TRACEPARENT = "traceparent"
@@ -79,8 +80,13 @@ def _exporter(settings: Settings) -> tuple[Any, bool]:
     if settings.traces_exporter == "cloud_trace":
         from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
 
+        client = LoopTraceClient(
+            _trace_client(settings),
+            lambda: _async_trace_client(settings),
+            deadline_s=TRACE_EXPORT_DEADLINE_S,
+        )
         exporter = CloudTraceSpanExporter(  # type: ignore[no-untyped-call]
-            project_id=settings.project, client=_trace_client(settings)
+            project_id=settings.project, client=client
         )
         return exporter, True
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
@@ -111,6 +117,22 @@ def _trace_client(settings: Settings) -> Any:
     return BoundedTraceClient(
         TraceServiceClient(transport=TraceServiceGrpcTransport(channel=channel))
     )
+
+
+def _async_trace_client(settings: Settings) -> Any:
+    """The asyncio TraceServiceAsyncClient of the same endpoint (built on the loop that uses
+    it; see :class:`~edp.observability.span_shipping.LoopTraceClient`)."""
+    from google.cloud.trace_v2 import TraceServiceAsyncClient
+
+    if settings.traces_api_endpoint is None:
+        return TraceServiceAsyncClient()
+    import grpc
+    from google.cloud.trace_v2.services.trace_service.transports import (
+        TraceServiceGrpcAsyncIOTransport,
+    )
+
+    channel = grpc.aio.insecure_channel(settings.traces_api_endpoint)
+    return TraceServiceAsyncClient(transport=TraceServiceGrpcAsyncIOTransport(channel=channel))
 
 
 class BoundedTraceClient:
@@ -216,7 +238,11 @@ def _build() -> Any:
     provider = TracerProvider(
         resource=process_resource(settings), sampler=sampler, id_generator=_PresetIdGenerator()
     )
-    processor = BatchSpanProcessor(exporter) if batched else SimpleSpanProcessor(exporter)
+    processor: Any = SimpleSpanProcessor(exporter)
+    if batched:
+        # Exported from the event loop a span ends on (the ingest worker), else batched by the
+        # SDK's thread (see edp.observability.span_shipping).
+        processor = LoopSpanProcessor(exporter, lambda: BatchSpanProcessor(exporter))
     provider.add_span_processor(processor)
     global _root_sampler  # noqa: PLW0603 - set with the provider, under get_tracer's lock
     _root_sampler = root

@@ -29,15 +29,16 @@ Phases:
    bare endpoint; ``ingest.batch.ratio_to_bare`` = ingest requests/s / bare requests/s, and
    ``ingest.batch.cpu_us_per_event`` = the server's CPU time / events accepted.
 
-3. **telemetry overhead**: the same single-event load against the app with telemetry on (as
-   deployed: Prometheus metrics, and traces at the deployed sampling ratio, batched to a file in
-   place of Cloud Trace) and against a second instance with metrics and traces off, alternating
-   off/on in eight short slices each so drift and stalls of the machine fall on both;
-   ``ingest.telemetry.overhead_ratio`` = P99 on / P99 off.
+3. **telemetry overhead**: the same single-event load, each request sent to one of three apps
+   in a shuffled order: telemetry on (as deployed: Prometheus metrics, and traces at the
+   deployed sampling ratio, batched to a file in place of Cloud Trace), telemetry off (metrics
+   and traces: none), and a second telemetry-off app as an A/A control, so every stall of the
+   machine falls on all three; ``ingest.telemetry.overhead_ratio`` = P99 on / P99 off, and
+   ``ingest.telemetry.aa_ratio`` = P99 control / P99 off (what the estimator resolves).
 
 Environment knobs (for smoke runs): ``EDP_BENCH_INGEST_SINGLE_S`` (default 60),
 ``EDP_BENCH_INGEST_BATCH_S`` (default 20), ``EDP_BENCH_INGEST_RPS`` (default 1180),
-``EDP_BENCH_INGEST_OVERHEAD_S`` (default 40: per mode, in eight slices).
+``EDP_BENCH_INGEST_OVERHEAD_S`` (default 90: the interleaved phase's length).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import shutil
 import statistics
@@ -133,6 +135,7 @@ class _Stack:
     bare_port: int
     env: dict[str, str]
     off_port: int  # the same app with telemetry off (metrics and traces: none)
+    control_port: int  # a second telemetry-off app: the overhead phase's A/A control
     floor_port: int  # the publish floor: receive, publish, answer
     server_pgid: int = 0  # process group of the ingest app's gunicorn (for its CPU time)
     bare_pgid: int = 0  # and of the bare endpoint's
@@ -229,6 +232,11 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
         off_env = {**env, "EDP_METRICS_EXPORTER": "none", "EDP_TRACES_EXPORTER": "none"}
         off_log = workdir / "ingest-off.log"
         procs.append(_gunicorn("ingest-off", off_port, "edp.ingest.asgi:app", off_env, off_log))
+        control_port = free_port()
+        control_log = workdir / "ingest-control.log"
+        procs.append(
+            _gunicorn("ingest-control", control_port, "edp.ingest.asgi:app", off_env, control_log)
+        )
         bare_src = Path(__file__).with_name("_ingest_bare.py")
         bare_app = f"functions_framework:create_app('bare', '{bare_src}')"
         bare = _gunicorn("bare", bare_port, bare_app, env, workdir / "bare.log")
@@ -242,6 +250,7 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
         _wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
         _wait_http(f"http://127.0.0.1:{bare_port}/", timeout=60)
         _wait_http(f"http://127.0.0.1:{off_port}/readyz", timeout=60)
+        _wait_http(f"http://127.0.0.1:{control_port}/readyz", timeout=60)
         _wait_http(f"http://127.0.0.1:{floor_port}/", timeout=60)
         yield _Stack(
             emulator,
@@ -249,6 +258,7 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             bare_port,
             env,
             off_port,
+            control_port,
             floor_port,
             server.pgid or 0,
             bare.pgid or 0,
@@ -273,26 +283,46 @@ async def _roundtrip(
     return status
 
 
+CONNECT_SPACING_S = 0.005
+
+
 async def _open_loop(
-    port: int, requests: Sequence[bytes], rate: float, connections: int
+    port: int | Sequence[int],
+    requests: Sequence[bytes],
+    rate: float,
+    connections: int,
+    arms: Sequence[int] | None = None,
 ) -> tuple[list[float], list[int]]:
-    """Send ``requests`` at ``rate``/s (open loop); latency from the scheduled send time."""
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    """Send ``requests`` at ``rate``/s (open loop); latency from the scheduled send time.
+
+    With several ports, request ``i`` goes to ``port[arms[i]]`` (``connections`` each): the
+    arms share every instant of the run, and the machine carries ``rate`` in all.
+    """
+    ports = [port] if isinstance(port, int) else list(port)
+    arm_of = arms if arms is not None else [0] * len(requests)
+    pools: list[asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = []
+    for p in ports:
+        pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        for _ in range(connections):
+            pool.put_nowait(await asyncio.open_connection("127.0.0.1", p))
+            # Connections opened in a burst were accepted by one worker in one wake-up (32 of
+            # 32 seen on one of two); spaced, each accept goes to whichever worker is idle.
+            await asyncio.sleep(CONNECT_SPACING_S)
+        pools.append(pool)
     latencies = [0.0] * len(requests)
     statuses = [0] * len(requests)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
 
     async def one(i: int, due: float) -> None:
+        pool = pools[arm_of[i]]
         reader, writer = await pool.get()
         try:
             statuses[i] = await asyncio.wait_for(_roundtrip(reader, writer, requests[i]), 10)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             statuses[i] = -1
             writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports[arm_of[i]])
         finally:
             pool.put_nowait((reader, writer))
         latencies[i] = loop.time() - due
@@ -305,8 +335,9 @@ async def _open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*tasks)
-    while not pool.empty():
-        pool.get_nowait()[1].close()
+    for pool in pools:
+        while not pool.empty():
+            pool.get_nowait()[1].close()
     return latencies, statuses
 
 
@@ -427,6 +458,7 @@ def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set
         "ingest.batch.rps": "req/s",
         "ingest.telemetry.p99_on_ms": "ms",
         "ingest.telemetry.p99_off_ms": "ms",
+        "ingest.telemetry.p99_control_ms": "ms",
     },
 )
 def bench_ingest() -> dict[str, float]:
@@ -448,9 +480,10 @@ def bench_ingest() -> dict[str, float]:
             warm = [_request("/v1/events", orjson.dumps(_event(i, None))) for i in range(warm_n)]
             asyncio.run(_open_loop(stack.port, warm, rate, 32))
             figures.update(_single(stack, settings, rate))
+            _stop_counting(stack.emulator)
             figures.update(_batch(stack, workdir))
-            # 3. telemetry on vs off, same load, alternating slices.
-            figures.update(_overhead(stack, rate, _env_float("EDP_BENCH_INGEST_OVERHEAD_S", 40.0)))
+            # 3. telemetry on vs off (and an A/A control), interleaved request by request.
+            figures.update(_overhead(stack, rate, _env_float("EDP_BENCH_INGEST_OVERHEAD_S", 90.0)))
     return figures
 
 
@@ -500,6 +533,25 @@ def _single(stack: _Stack, settings: Any, rate: float) -> dict[str, float]:
     return figures
 
 
+def _stop_counting(emulator: Any) -> None:
+    """Delete the counting subscriptions once the single phase's loss check has drained them.
+
+    Nothing acks them after it, and the emulator keeps every unacked message in its JVM heap:
+    over a million events by the overhead phase, with garbage-collector pauses that grew with
+    them (that phase's p99 by quarter rose from 53 to 201 ms in one run, in all arms alike). In
+    GCP the loader drains the subscription as events arrive and Pub/Sub does not run on the
+    ingest machine; the later phases publish to topics with no subscription, which the emulator
+    accepts and drops.
+    """
+    from edp.bus.clients import build_subscriber
+
+    subscriber = build_subscriber(emulator_host=emulator.host)
+    for sub in (EVENTS_SUB, BAD_SUB):
+        subscriber.delete_subscription(
+            request={"subscription": f"projects/{PROJECT}/subscriptions/{sub}"}
+        )
+
+
 def _batch(stack: _Stack, workdir: Path) -> dict[str, float]:
     """2. Batches of 100 events, closed loop; then the bare endpoint with the same load."""
     batch_s = _env_float("EDP_BENCH_INGEST_BATCH_S", 20.0)
@@ -541,32 +593,49 @@ def _p99(values: list[float]) -> float:
     return values[int(0.99 * (len(values) - 1))]
 
 
-#: Slices per arm of the overhead phase: a stall of the shared machine (the emulator's garbage
-#: collector, a neighbour) lands in one slice, so with many short slices it falls on both arms
-#: alike instead of deciding the ratio (two 20 s slices gave 0.11 to 5.65 across runs). Still
-#: not enough for a 10 % bar on this machine: an A/A run (two identical telemetry-off servers,
-#: this phase's slicing) gave 1.27 and 3.40, and 40 one-second slices 1.27 and 2.51; the
-#: printed per-slice p99s show how much one run can be trusted.
-OVERHEAD_SLICES = 8
+#: The overhead phase's arms, in the order of its figures: the app with telemetry on (as
+#: deployed), the same app with telemetry off, and a second telemetry-off app as an A/A control.
+OVERHEAD_ARMS = ("on", "off", "control")
 
 
 def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
-    """P99 of single-event requests with telemetry on and off (short slices, interleaved)."""
-    n = max(1, int(rate * seconds / OVERHEAD_SLICES))
+    """P99 of single-event requests with telemetry on and off, the arms interleaved request by
+    request.
+
+    Each request goes to one of the three arms in a shuffled, balanced order, at ``rate`` in
+    all, so every stall of the shared machine (the emulator's garbage collector, a neighbour)
+    falls on all arms at once. Alternating slices did not: with eight 5 s slices per arm an
+    A/A run (two identical telemetry-off servers) gave 1.27 and 3.40, and 40 one-second
+    slices 1.27 and 2.51. The control arm measures that resolution in the same run
+    (``ingest.telemetry.aa_ratio``, control / off: 1.0 for a perfect estimator). Each arm runs
+    at a third of ``rate``; the machine carries all of it.
+    """
+    n = max(len(OVERHEAD_ARMS), int(rate * seconds))
     requests = [_request("/v1/events", orjson.dumps(_event(i, None))) for i in range(n)]
-    asyncio.run(_open_loop(stack.off_port, requests, rate, 32))  # warm-up
-    pooled: dict[str, list[float]] = {"off": [], "on": []}
-    slice_p99s: dict[str, list[float]] = {"off": [], "on": []}
-    for arm, port in (("off", stack.off_port), ("on", stack.port)) * OVERHEAD_SLICES:
-        latencies, _ = asyncio.run(_open_loop(port, requests, rate, 32))
-        pooled[arm].extend(latencies)
-        slice_p99s[arm].append(round(_p99(latencies) * 1000, 1))
-    print(f"[bench]   telemetry slice p99s (ms): {slice_p99s}", flush=True)
-    p99_on, p99_off = _p99(pooled["on"]), _p99(pooled["off"])
+    ports = [stack.port, stack.off_port, stack.control_port]
+    arms = [i % len(ports) for i in range(n)]
+    random.Random(19).shuffle(arms)  # noqa: S311 - an order of arms, not a secret
+    warm = min(n, int(rate * 5))  # the two fresh servers' clients, caches and JIT
+    asyncio.run(_open_loop(ports, requests[:warm], rate, 16, arms[:warm]))
+    latencies, statuses = asyncio.run(_open_loop(ports, requests, rate, 16, arms))
+    _print_errors("ingest.telemetry", statuses)
+    by_arm: list[list[float]] = [[] for _ in ports]
+    quarters: list[list[list[float]]] = [[[] for _ in range(4)] for _ in ports]
+    for i, (arm, latency) in enumerate(zip(arms, latencies, strict=True)):
+        by_arm[arm].append(latency)
+        quarters[arm][i * 4 // n].append(latency)
+    shown = {
+        name: [round(_p99(q) * 1000, 1) if q else 0.0 for q in quarters[k]]
+        for k, name in enumerate(OVERHEAD_ARMS)
+    }
+    print(f"[bench]   telemetry p99 by quarter of the run (ms): {shown}", flush=True)
+    p99_on, p99_off, p99_control = (_p99(values) for values in by_arm)
     return {
         "ingest.telemetry.p99_on_ms": round(p99_on * 1000, 2),
         "ingest.telemetry.p99_off_ms": round(p99_off * 1000, 2),
+        "ingest.telemetry.p99_control_ms": round(p99_control * 1000, 2),
         "ingest.telemetry.overhead_ratio": round(p99_on / p99_off, 3) if p99_off else 0.0,
+        "ingest.telemetry.aa_ratio": round(p99_control / p99_off, 3) if p99_off else 0.0,
     }
 
 

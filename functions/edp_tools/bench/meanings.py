@@ -35,7 +35,8 @@ MEANINGS: dict[str, str] = {
     "ingest.batch.bare_rps": "Requests per second of the bare endpoint with the same body.",
     "ingest.batch.ratio_to_bare": "Ingest batched request rate divided by the bare endpoint's.",
     "ingest.batch.cpu_us_per_event": "CPU time of the server processes per accepted event (batched).",
-    "ingest.telemetry.overhead_ratio": "Ingest p99 with metrics and tracing on, divided by off (same run).",
+    "ingest.telemetry.overhead_ratio": "Ingest p99 with metrics and tracing on, divided by off (same run, requests interleaved).",
+    "ingest.telemetry.aa_ratio": "A/A control: p99 of a second telemetry-off app divided by the first's (1.0: the estimator resolves any difference).",
     # stream load
     "load.local.events_per_s": "Local loader drain rate, Pub/Sub emulator to DuckDB (batched messages).",
     "load.local.events_per_s_single": "Local loader drain rate with one event per message.",
