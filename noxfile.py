@@ -31,7 +31,9 @@ def _install_project(session: nox.Session, extras: str = LOCAL) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (real Pub/Sub emulator, PostgreSQL 15, DuckDB on this machine)."""
     _install_project(session)
-    session.run("python", "-m", "pytest", *session.posargs)
+    # Two workers (the reference machine's two cores; most of the suite waits on servers it
+    # started), each taking whole files so a module's fixtures start once.
+    session.run("python", "-m", "pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session
