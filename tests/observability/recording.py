@@ -51,6 +51,21 @@ def _clear_component_caches() -> None:
 
 
 @contextmanager
+def prometheus_metrics(mp: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's metrics on a fresh Prometheus reader, as under ``edp dev``, whatever an
+    earlier test in this process left built (instruments of a provider since shut down)."""
+    mp.setenv("EDP_METRICS_EXPORTER", "prometheus")
+    mp.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    otel.reset_for_tests()
+    _clear_component_caches()
+    try:
+        yield
+    finally:
+        otel.reset_for_tests()
+        _clear_component_caches()
+
+
+@contextmanager
 def cloud_monitoring(mp: pytest.MonkeyPatch) -> Iterator[FakeMetricService]:
     """The stand-in, with the process's metrics going to it through the real exporter."""
     with FakeMetricService() as fake:

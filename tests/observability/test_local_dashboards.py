@@ -36,6 +36,8 @@ from edp_tools.observability.dashboards import (
 )
 from edp_tools.observability.promql import NoLocalSourceError, Store, compile_query, evaluate
 
+from .recording import prometheus_metrics
+
 WRITE_KEY = "dash-write-key"
 
 
@@ -108,8 +110,13 @@ def test_every_dashboard_query_is_renderable_or_a_cloud_metric() -> None:
 
 
 @pytest.fixture
-def ingest_url(pubsub_emulator: PubSubEmulator) -> Iterator[str]:
+def ingest_url(pubsub_emulator: PubSubEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The ingest app over loopback HTTP (Prometheus metrics, as under edp dev)."""
+    with prometheus_metrics(monkeypatch):
+        yield from _ingest_url(pubsub_emulator)
+
+
+def _ingest_url(pubsub_emulator: PubSubEmulator) -> Iterator[str]:
     project, host = pubsub_emulator.project, pubsub_emulator.host
     suffix = uuid.uuid4().hex[:8]
     admin = build_publisher(emulator_host=host)

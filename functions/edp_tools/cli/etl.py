@@ -24,7 +24,12 @@ from edp.etl.runner import EtlRunner, ModelRunError, RunResult, yesterday
 from edp.settings import get_settings
 
 app = typer.Typer(help="Daily ETL: raw -> staging -> marts (SQL models).", no_args_is_help=True)
-console = Console()
+
+
+def _console() -> Console:
+    """A console for this command: rich fixes the width (``COLUMNS``) when one is built, so one
+    built at import would keep the width of whatever environment imported the module first."""
+    return Console()
 
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -70,6 +75,7 @@ def run(
 
     runner = EtlRunner(get_warehouse(settings), settings=settings, trigger="cli")
     results: list[RunResult] = []
+    console = _console()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -91,13 +97,13 @@ def run(
                 runner.run(day, select, lookback, on_result=advance)
             except ModelRunError as exc:
                 results.append(exc.result)
-                _report(results)
+                _report(results, console)
                 console.print(f"[red]failed:[/] {exc}")
                 raise typer.Exit(1) from exc
-    _report(results)
+    _report(results, console)
 
 
-def _report(results: list[RunResult]) -> None:
+def _report(results: list[RunResult], console: Console) -> None:
     table = Table(title="ETL runs")
     for name in ("date", "model", "window", "status", "rows", "MB", "seconds"):
         table.add_column(name, justify="right" if name in ("rows", "MB", "seconds") else "left")
@@ -128,4 +134,4 @@ def models() -> None:
             m.config.window,
             ", ".join(sorted(m.depends_on)) or "-",
         )
-    console.print(table)
+    _console().print(table)
