@@ -45,6 +45,7 @@ LATENCY_BUCKETS_S = (
 
 _lock = threading.Lock()
 _provider: MeterProvider | None = None
+_NO_OP = metrics.NoOpMeterProvider()
 _prometheus_reader: Any = None
 
 
@@ -152,8 +153,15 @@ def _build_provider() -> MeterProvider:
 
 
 def get_meter(name: str) -> Meter:
-    """A meter from the process-wide provider (created on first use, never at import)."""
+    """A meter from the process-wide provider (created on first use, never at import).
+
+    With ``metrics_exporter=none`` it is OpenTelemetry's no-op meter: its instruments record
+    nothing. (An SDK provider without a reader still aggregated every point, two histogram
+    points per ingest request, for nobody.)
+    """
     global _provider  # noqa: PLW0603 - lazy process-wide singleton
+    if get_settings().metrics_exporter == "none":
+        return _NO_OP.get_meter(name)
     with _lock:
         if _provider is None:
             _provider = _build_provider()
