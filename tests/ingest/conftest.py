@@ -8,6 +8,7 @@ session emulator).
 from __future__ import annotations
 
 import base64
+import http.client
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -135,6 +136,16 @@ def make_app(bus: Bus) -> Iterator[AppFactory]:
 @pytest.fixture
 def app(make_app: AppFactory) -> Flask:
     return make_app()
+
+
+def post_events(port: int, body: bytes) -> int:
+    """POST ``body`` to ``/v1/events`` on a loopback server (write key in the header): status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/v1/events", body=body, headers=AUTH)
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def event(**fields: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@ bus that goes away (a stopped emulator)."""
 
 from __future__ import annotations
 
-import http.client
 import signal
 import sys
 import threading
@@ -19,7 +18,7 @@ from edp.ingest.publisher import PubSubPublisher
 from edp_tools.local.processes import ManagedProcess, free_port, port_open, wait_until
 from edp_tools.local.pubsub_emulator import PubSubEmulator
 
-from .conftest import AUTH, WRITE_KEY, Bus, event
+from .conftest import AUTH, WRITE_KEY, Bus, event, post_events
 
 FUNCTIONS_MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 
@@ -59,15 +58,6 @@ def test_functions_framework_entry_point(bus: Bus, monkeypatch: pytest.MonkeyPat
     assert len(bus.events()) == 2
 
 
-def _post(port: int, body: bytes) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/v1/events", body=body, headers=AUTH)
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 @pytest.mark.slow
 def test_gunicorn_serves_and_shuts_down_gracefully(bus: Bus, tmp_path: Path) -> None:
     """Real HTTP over loopback under the deployed gunicorn config; SIGTERM mid-load loses no
@@ -93,7 +83,7 @@ def test_gunicorn_serves_and_shuts_down_gracefully(bus: Bus, tmp_path: Path) -> 
             for _ in range(n):
                 event_id = str(uuid.uuid4())
                 try:
-                    status = _post(port, orjson.dumps(event(event_id=event_id)))
+                    status = post_events(port, orjson.dumps(event(event_id=event_id)))
                 except OSError:
                     return  # the server stopped accepting: fine, never acknowledged
                 with lock:

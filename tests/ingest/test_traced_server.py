@@ -9,7 +9,6 @@ the published message's ``traceparent`` carries (W3C: ``00-<trace-id>-<span-id>-
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 from pathlib import Path
@@ -23,18 +22,9 @@ from edp.ingest.asgi import create_asgi_app
 from edp.observability import span_shipping
 from edp.settings import get_settings
 
-from .conftest import AUTH, Bus, event
+from .conftest import Bus, event, post_events
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _post(port: int, body: bytes) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/v1/events", body=body, headers=AUTH)
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def test_the_worker_ships_its_spans_from_its_loop(
@@ -44,7 +34,7 @@ def test_the_worker_ships_its_spans_from_its_loop(
     get_settings.cache_clear()
     threads_before = {t.name for t in threading.enumerate()}
     with serving(create_asgi_app(bus.settings(metrics_exporter="none"))) as (port, _):
-        assert [_post(port, orjson.dumps(event())) for _ in range(5)] == [200] * 5
+        assert [post_events(port, orjson.dumps(event())) for _ in range(5)] == [200] * 5
         # shipped by the loop's own timer, without a flush from this thread
         deadline = time.monotonic() + span_shipping.SHIP_DELAY_S + 10
         while time.monotonic() < deadline and len(spans_file.read_text().splitlines()) < 10:
