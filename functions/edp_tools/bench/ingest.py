@@ -34,7 +34,9 @@ Phases:
    deployed sampling ratio, batched to a file in place of Cloud Trace), telemetry off (metrics
    and traces: none), and a second telemetry-off app as an A/A control, so every stall of the
    machine falls on all three; ``ingest.telemetry.overhead_ratio`` = P99 on / P99 off, and
-   ``ingest.telemetry.aa_ratio`` = P99 control / P99 off (what the estimator resolves).
+   ``ingest.telemetry.aa_ratio`` = P99 control / P99 off (what the estimator resolves); and
+   each app's CPU per request over the same run (``ingest.telemetry.cpu_ratio`` on / off,
+   ``ingest.telemetry.cpu_aa_ratio`` control / off).
 
 Environment knobs (for smoke runs): ``EDP_BENCH_INGEST_SINGLE_S`` (default 60),
 ``EDP_BENCH_INGEST_BATCH_S`` (default 20), ``EDP_BENCH_INGEST_RPS`` (default 1180),
@@ -140,6 +142,8 @@ class _Stack:
     server_pgid: int = 0  # process group of the ingest app's gunicorn (for its CPU time)
     bare_pgid: int = 0  # and of the bare endpoint's
     floor_pgid: int = 0  # and of the publish floor's
+    off_pgid: int = 0  # and of the telemetry-off app's
+    control_pgid: int = 0  # and of the A/A control's
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -231,12 +235,14 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
         procs.append(server)
         off_env = {**env, "EDP_METRICS_EXPORTER": "none", "EDP_TRACES_EXPORTER": "none"}
         off_log = workdir / "ingest-off.log"
-        procs.append(_gunicorn("ingest-off", off_port, "edp.ingest.asgi:app", off_env, off_log))
+        off = _gunicorn("ingest-off", off_port, "edp.ingest.asgi:app", off_env, off_log)
+        procs.append(off)
         control_port = free_port()
         control_log = workdir / "ingest-control.log"
-        procs.append(
-            _gunicorn("ingest-control", control_port, "edp.ingest.asgi:app", off_env, control_log)
+        control = _gunicorn(
+            "ingest-control", control_port, "edp.ingest.asgi:app", off_env, control_log
         )
+        procs.append(control)
         bare_src = Path(__file__).with_name("_ingest_bare.py")
         bare_app = f"functions_framework:create_app('bare', '{bare_src}')"
         bare = _gunicorn("bare", bare_port, bare_app, env, workdir / "bare.log")
@@ -263,6 +269,8 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             server.pgid or 0,
             bare.pgid or 0,
             floor.pgid or 0,
+            off.pgid or 0,
+            control.pgid or 0,
         )
     finally:
         for proc in reversed(procs):
@@ -459,6 +467,9 @@ def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set
         "ingest.telemetry.p99_on_ms": "ms",
         "ingest.telemetry.p99_off_ms": "ms",
         "ingest.telemetry.p99_control_ms": "ms",
+        "ingest.telemetry.cpu_us_on": "us",
+        "ingest.telemetry.cpu_us_off": "us",
+        "ingest.telemetry.cpu_us_control": "us",
     },
 )
 def bench_ingest() -> dict[str, float]:
@@ -617,7 +628,10 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
     random.Random(19).shuffle(arms)  # noqa: S311 - an order of arms, not a secret
     warm = min(n, int(rate * 5))  # the two fresh servers' clients, caches and JIT
     asyncio.run(_open_loop(ports, requests[:warm], rate, 16, arms[:warm]))
+    pgids = [stack.server_pgid, stack.off_pgid, stack.control_pgid]
+    cpu0 = [_group_cpu_s(pgid) for pgid in pgids]
     latencies, statuses = asyncio.run(_open_loop(ports, requests, rate, 16, arms))
+    cpu = [_group_cpu_s(pgid) - before for pgid, before in zip(pgids, cpu0, strict=True)]
     _print_errors("ingest.telemetry", statuses)
     by_arm: list[list[float]] = [[] for _ in ports]
     quarters: list[list[list[float]]] = [[[] for _ in range(4)] for _ in ports]
@@ -630,7 +644,15 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
     }
     print(f"[bench]   telemetry p99 by quarter of the run (ms): {shown}", flush=True)
     p99_on, p99_off, p99_control = (_p99(values) for values in by_arm)
+    # CPU per request of each arm's server over the same run: what telemetry costs, resolved
+    # far finer than a p99 on this machine (the A/A control says how fine).
+    on_cpu, off_cpu, control_cpu = (c / len(v) * 1e6 for c, v in zip(cpu, by_arm, strict=True))
     return {
+        "ingest.telemetry.cpu_us_on": round(on_cpu, 1),
+        "ingest.telemetry.cpu_us_off": round(off_cpu, 1),
+        "ingest.telemetry.cpu_us_control": round(control_cpu, 1),
+        "ingest.telemetry.cpu_ratio": round(on_cpu / off_cpu, 3) if off_cpu else 0.0,
+        "ingest.telemetry.cpu_aa_ratio": round(control_cpu / off_cpu, 3) if off_cpu else 0.0,
         "ingest.telemetry.p99_on_ms": round(p99_on * 1000, 2),
         "ingest.telemetry.p99_off_ms": round(p99_off * 1000, 2),
         "ingest.telemetry.p99_control_ms": round(p99_control * 1000, 2),

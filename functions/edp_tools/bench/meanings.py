@@ -36,6 +36,8 @@ MEANINGS: dict[str, str] = {
     "ingest.batch.ratio_to_bare": "Ingest batched request rate divided by the bare endpoint's.",
     "ingest.batch.cpu_us_per_event": "CPU time of the server processes per accepted event (batched).",
     "ingest.telemetry.overhead_ratio": "Ingest p99 with metrics and tracing on, divided by off (same run, requests interleaved).",
+    "ingest.telemetry.cpu_ratio": "CPU per request of the telemetry-on app divided by the telemetry-off app's, same interleaved run.",
+    "ingest.telemetry.cpu_aa_ratio": "A/A control of cpu_ratio: the second telemetry-off app's CPU per request divided by the first's.",
     "ingest.telemetry.aa_ratio": "A/A control: p99 of a second telemetry-off app divided by the first's (1.0: the estimator resolves any difference).",
     # stream load
     "load.local.events_per_s": "Local loader drain rate, Pub/Sub emulator to DuckDB (batched messages).",
