@@ -176,17 +176,18 @@ class LoopTraceClient:
     """``batch_write_spans`` for ``CloudTraceSpanExporter``: a task on the running loop (the
     asyncio client, built there on first use) or, off the loop, the blocking client.
 
-    Both clients are built by the caller's factories with the same bounded retry policy (see
-    :class:`edp.observability.tracing.BoundedTraceClient`); a task that fails is logged, as the
-    exporter logs a failed blocking call. The loop keeps a reference to every task until it
-    ends, so none is collected mid-flight.
+    ``retry`` and ``deadline_s`` bound the asyncio write as the blocking client's own policy
+    bounds it (see :class:`edp.observability.tracing.BoundedTraceClient`); a task that fails
+    is logged, as the exporter logs a failed blocking call. A reference to every task is kept
+    until it ends, so none is collected mid-flight.
     """
 
     def __init__(
-        self, blocking: Any, async_factory: Callable[[], Any], *, deadline_s: float
+        self, blocking: Any, async_factory: Callable[[], Any], *, retry: Any, deadline_s: float
     ) -> None:
         self._blocking = blocking
         self._async_factory = async_factory
+        self._retry = retry
         self._deadline_s = deadline_s
         self._async: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -207,23 +208,9 @@ class LoopTraceClient:
         task.add_done_callback(self._tasks.discard)
 
     async def _write(self, request: Any) -> None:
-        from google.api_core.retry import if_transient_error
-        from google.api_core.retry_async import AsyncRetry
-
-        retry = AsyncRetry(
-            predicate=if_transient_error,
-            initial=0.1,
-            maximum=1.0,
-            multiplier=2.0,
-            timeout=self._deadline_s,
-        )
         try:
             await self._async.batch_write_spans(
-                request=request, retry=retry, timeout=self._deadline_s
+                request=request, retry=self._retry, timeout=self._deadline_s
             )
         except Exception as exc:
             log.error("Error while writing to Cloud Trace: %s", exc)
-
-    def pending(self) -> int:
-        """Writes still in flight on the loop."""
-        return len(self._tasks)

@@ -78,11 +78,13 @@ class _PresetIdGenerator(RandomIdGenerator):
 def _exporter(settings: Settings) -> tuple[Any, bool]:
     """The span exporter of the settings and whether it wants batching."""
     if settings.traces_exporter == "cloud_trace":
+        from google.api_core.retry_async import AsyncRetry
         from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
 
         client = LoopTraceClient(
             _trace_client(settings),
             lambda: _async_trace_client(settings),
+            retry=_bounded_retry(AsyncRetry),
             deadline_s=TRACE_EXPORT_DEADLINE_S,
         )
         exporter = CloudTraceSpanExporter(  # type: ignore[no-untyped-call]
@@ -135,6 +137,20 @@ def _async_trace_client(settings: Settings) -> Any:
     return TraceServiceAsyncClient(transport=TraceServiceGrpcAsyncIOTransport(channel=channel))
 
 
+def _bounded_retry(policy: Any) -> Any:
+    """``policy`` (api_core's ``Retry`` or ``AsyncRetry``) on transient errors, 0.1 s doubling
+    to 1 s, giving up after :data:`TRACE_EXPORT_DEADLINE_S`: one budget for both clients."""
+    from google.api_core.retry import if_transient_error
+
+    return policy(
+        predicate=if_transient_error,
+        initial=0.1,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=TRACE_EXPORT_DEADLINE_S,
+    )
+
+
 class BoundedTraceClient:
     """The one call CloudTraceSpanExporter makes, with a short retry budget.
 
@@ -146,16 +162,10 @@ class BoundedTraceClient:
     """
 
     def __init__(self, client: Any) -> None:
-        from google.api_core.retry import Retry, if_transient_error
+        from google.api_core.retry import Retry
 
         self.client = client
-        self._retry = Retry(
-            predicate=if_transient_error,
-            initial=0.1,
-            maximum=1.0,
-            multiplier=2.0,
-            timeout=TRACE_EXPORT_DEADLINE_S,
-        )
+        self._retry = _bounded_retry(Retry)
 
     def batch_write_spans(self, request: Any = None, **_: Any) -> None:
         self.client.batch_write_spans(
