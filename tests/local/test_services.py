@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -35,6 +37,44 @@ def test_emulator_stops_cleanly(tmp_path: Path) -> None:
     assert pgid is not None
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
+
+
+def _jvm_args(emulator: PubSubEmulator) -> list[str]:
+    """The emulator JVM's command line (the launcher execs java in its own process)."""
+    pid = emulator.process.pid if emulator.process else None
+    assert pid is not None
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
+def _jvm_flags(emulator: PubSubEmulator) -> str | None:
+    """What the JVM itself says its flags are (``jcmd``, in JDKs; None on a bare JRE)."""
+    jcmd = shutil.which("jcmd")
+    pid = emulator.process.pid if emulator.process else None
+    if jcmd is None or pid is None:
+        return None
+    argv = [jcmd, str(pid), "VM.flags"]
+    run = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
+    return run.stdout
+
+
+def test_emulator_jvm_runs_the_low_pause_collector(pubsub_emulator: PubSubEmulator) -> None:
+    # With the JVM's default G1 the emulator paused 20-36 ms every few seconds at the bench's
+    # rate (docs: edp_tools.local.pubsub_emulator); a JVM that does not know the flag would not
+    # have started at all.
+    assert "-XX:+UseZGC" in _jvm_args(pubsub_emulator)
+    flags = _jvm_flags(pubsub_emulator)
+    if flags is not None:
+        assert "-XX:+UseZGC" in flags.split()
+
+
+def test_emulator_jvm_options_from_the_environment_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUD_PUBSUB_EMULATOR_OPTS", "-XX:+UseSerialGC")
+    with PubSubEmulator("p", log_path=tmp_path / "emu.log") as emulator:
+        args = _jvm_args(emulator)
+        assert "-XX:+UseSerialGC" in args
+        assert "-XX:+UseZGC" not in args
 
 
 def test_postgres_is_ready_for_logical_replication(postgres: PostgresCluster) -> None:
