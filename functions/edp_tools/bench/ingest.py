@@ -563,8 +563,9 @@ def _stop_counting(emulator: Any) -> None:
     heap, over a million events by the overhead phase, on the machine that serves ingest. In
     GCP the loader drains the subscription as events arrive and Pub/Sub does not run on the
     ingest machine; the later phases publish to topics with no subscription, which the emulator
-    accepts and drops. (The overhead phase's p99 still rises within a run without them: 50 ->
-    190 ms by quarter in a smoke run, in all arms alike.)
+    accepts and drops. (The p99 that still rose quarter by quarter in all arms alike without
+    them came from the generator, which kept every request's task alive, and from the
+    emulator's G1 pauses: see :func:`_open_loop` and ``edp_tools.local.pubsub_emulator``.)
     """
     from edp.bus.clients import build_subscriber
 
