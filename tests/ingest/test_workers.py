@@ -16,12 +16,14 @@ import os
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
 from edp.ingest.cpu_quota import container_cpus, default_workers
+from edp.observability import multiprocess
 from edp.observability.catalogue import metric
 from edp_tools.local.processes import ManagedProcess, free_port, port_open
 
@@ -116,6 +118,9 @@ def test_two_workers_one_total(bus: Bus, tmp_path: Path) -> None:
             if len(writers()) == 2:
                 break
         assert len(writers()) == 2, "both workers must have served requests"
+        # Each worker writes what its loop kept within FLUSH_AFTER_S; the scraped worker writes
+        # its own first, the other's last second may not be in its file yet.
+        time.sleep(multiprocess.FLUSH_AFTER_S + 0.5)
         route = {"route": "/v1/events", "code": "200"}
         accepted = {"event_type": "page_view", "device_type": "unknown", "result": "accepted"}
         for _ in range(6):  # several scrapes: whichever worker answers, the pod's total

@@ -32,6 +32,7 @@ from edp.http.bridge import await_only
 from edp.ingest.app import create_app, service_of
 from edp.ingest.publisher import OutboundMessage
 from edp.ingest.publisher_aio import AioPubSubPublisher
+from edp.observability import multiprocess
 from edp.settings import Settings, get_settings
 
 # The server's own log: the uvicorn worker routes it to gunicorn's error log, and plain uvicorn
@@ -72,7 +73,8 @@ def create_asgi_app(settings: Settings | None = None) -> GreenletWSGI:
         body_limit=settings.max_request_bytes,
         body_timeout_s=settings.body_read_timeout_sec,
         max_uploads=settings.max_concurrent_uploads,
-        on_shutdown=[close_publisher],
+        # the worker's last second of metrics, kept on its loop (edp.observability.multiprocess)
+        on_shutdown=[close_publisher, multiprocess.flush],
     )
 
 
