@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
 from flask import Flask, Request, Response, request
 from flask.globals import request_ctx
@@ -56,10 +56,12 @@ from edp.ingest.traced import traced_handler
 from edp.observability.metrics import prometheus_text
 from edp.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
 log = logging.getLogger(__name__)
+
+# The WSGI callable's shape, spelled out: typeshed's aliases exist only for the type checker,
+# and the deployed code imports nothing its archive does not install (tests/deploy).
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 EXTENSION: Final = "edp_ingest"
 # Segment/RudderStack routes -> the call type they imply. analytics.js posts to
@@ -238,7 +240,7 @@ class IngestRoutes:
 
     def __init__(
         self,
-        flask_wsgi: WSGIApplication,
+        flask_wsgi: WSGIApp,
         service: IngestService,
         handle: Callable[[str, Request], Response],
         routes: dict[str, tuple[str, str]],
@@ -248,7 +250,7 @@ class IngestRoutes:
         self._handle = handle
         self._calls = {path: call for path, (_, call) in routes.items()}
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         call = self._calls.get(path) if environ.get("REQUEST_METHOD") == "POST" else None
         if call is None:
