@@ -171,6 +171,29 @@ def _group_cpu_s(pgid: int) -> float:
     return total / _CLOCK_TICKS
 
 
+def cpu_times(stat: str | None = None) -> tuple[int, int]:
+    """``(steal, total)`` jiffies of the machine so far, from ``/proc/stat``'s ``cpu`` line.
+
+    Steal is the time the hypervisor ran someone else while this VM had work: a tail latency
+    measured while it grows is not the code's alone. Total is user + nice + system + idle +
+    iowait + irq + softirq + steal (guest time is already counted in user).
+
+    Example:
+        >>> cpu_times("cpu  100 0 50 800 10 0 5 35 0 0")
+        (35, 1000)
+    """
+    if stat is None:
+        stat = Path("/proc/stat").read_text(encoding="ascii")
+    fields = [int(v) for v in stat.splitlines()[0].split()[1:9]]
+    return fields[7], sum(fields)
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share (%) of the machine's CPU time stolen between two :func:`cpu_times` readings."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total * 100, 2) if total > 0 else 0.0
+
+
 def _wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -479,6 +502,8 @@ def _drain_event_ids(settings: Any, expect: set[str] | None = None) -> tuple[set
         "ingest.telemetry.p99_on_ms": "ms",
         "ingest.telemetry.p99_off_ms": "ms",
         "ingest.telemetry.p99_control_ms": "ms",
+        "ingest.single.steal_pct": "%",
+        "ingest.telemetry.steal_pct": "%",
         "ingest.telemetry.cpu_us_on": "us",
         "ingest.telemetry.cpu_us_off": "us",
         "ingest.telemetry.cpu_us_control": "us",
@@ -515,10 +540,11 @@ def _single(stack: _Stack, settings: Any, rate: float) -> dict[str, float]:
     n = int(rate * _env_float("EDP_BENCH_INGEST_SINGLE_S", 60.0))
     ids = [str(uuid.uuid4()) for _ in range(n)]
     requests = [_request("/v1/events", orjson.dumps(_event(i, ids[i]))) for i in range(n)]
-    cpu0, t0 = _group_cpu_s(stack.server_pgid), time.monotonic()
+    cpu0, t0, machine0 = _group_cpu_s(stack.server_pgid), time.monotonic(), cpu_times()
     latencies, statuses = asyncio.run(_open_loop(stack.port, requests, rate, 32))
     elapsed = time.monotonic() - t0
     cpu = _group_cpu_s(stack.server_pgid) - cpu0
+    stolen = steal_pct(machine0, cpu_times())
     acknowledged = {ids[i] for i, s in enumerate(statuses) if s == 200}
     _print_errors("ingest.single", statuses)
     seen, _ = _drain_event_ids(settings, expect=acknowledged)
@@ -530,6 +556,7 @@ def _single(stack: _Stack, settings: Any, rate: float) -> dict[str, float]:
         "ingest.single.lost": float(len(acknowledged - seen)),
         "ingest.single.rps": round(n / elapsed, 1),
         "ingest.single.cpu_us_per_request": round(cpu / n * 1e6, 1),
+        "ingest.single.steal_pct": stolen,
     }
     # The bare endpoint, same requests at the same rate: the app's overhead as a ratio.
     bare_requests = [r.replace(b"POST /v1/events ", b"POST / ", 1) for r in requests]
@@ -642,9 +669,10 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
     warm = min(n, int(rate * 5))  # the two fresh servers' clients, caches and JIT
     asyncio.run(_open_loop(ports, requests[:warm], rate, 16, arms[:warm]))
     pgids = [stack.server_pgid, stack.off_pgid, stack.control_pgid]
-    cpu0 = [_group_cpu_s(pgid) for pgid in pgids]
+    cpu0, machine0 = [_group_cpu_s(pgid) for pgid in pgids], cpu_times()
     latencies, statuses = asyncio.run(_open_loop(ports, requests, rate, 16, arms))
     cpu = [_group_cpu_s(pgid) - before for pgid, before in zip(pgids, cpu0, strict=True)]
+    stolen = steal_pct(machine0, cpu_times())
     _print_errors("ingest.telemetry", statuses)
     by_arm: list[list[float]] = [[] for _ in ports]
     quarters: list[list[list[float]]] = [[[] for _ in range(4)] for _ in ports]
@@ -671,6 +699,7 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
         "ingest.telemetry.p99_control_ms": round(p99_control * 1000, 2),
         "ingest.telemetry.overhead_ratio": round(p99_on / p99_off, 3) if p99_off else 0.0,
         "ingest.telemetry.aa_ratio": round(p99_control / p99_off, 3) if p99_off else 0.0,
+        "ingest.telemetry.steal_pct": stolen,
     }
 
 

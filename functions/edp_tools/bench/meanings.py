@@ -39,6 +39,7 @@ MEANINGS: dict[str, str] = {
     "ingest.telemetry.cpu_ratio": "CPU per request of the telemetry-on app divided by the telemetry-off app's, same interleaved run.",
     "ingest.telemetry.cpu_aa_ratio": "A/A control of cpu_ratio: the second telemetry-off app's CPU per request divided by the first's.",
     "ingest.telemetry.aa_ratio": "A/A control: p99 of a second telemetry-off app divided by the first's (1.0: the estimator resolves any difference).",
+    "ingest.*.steal_pct": "Share of the machine's CPU time the hypervisor gave to others during the phase (/proc/stat steal): while it grows, tail latencies are not the code's alone.",
     "ingest.telemetry.cpu_us_*": "CPU time of one arm's server per request over the interleaved run (on: metrics and tracing as deployed; off; control: a second telemetry-off server).",
     "ingest.telemetry.p99_*_ms": "Client-side p99 of one arm's requests in the interleaved run (on, off, control).",
     # stream load
