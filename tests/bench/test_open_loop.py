@@ -74,16 +74,19 @@ def test_one_port_is_the_plain_open_loop() -> None:
 def test_answered_requests_are_not_held_during_the_run() -> None:
     # A list of every request's task kept 106,000 finished tasks alive in a 90 s run; the
     # generator's own collections walking them stalled it for tens of milliseconds, which every
-    # arm's latency counted. Midway through 3,000 requests at most the unanswered ones (a
-    # handful on loopback) plus the servers' own tasks may be alive, not the ~1,500 sent.
+    # arm's latency counted. Midway through 3,000 requests, finished tasks may be alive only
+    # for the moment between their end and their done callback: a handful, not the ~1,500
+    # answered so far. (Unanswered ones are counted out: on a loaded machine they queue for the
+    # four connections, legitimately.)
     n, rate = 3000, 3000.0
     requests = [_request("/v1/events", b"{}") for _ in range(n)]
-    alive: list[int] = []
+    finished_alive: list[int] = []
 
     async def run() -> None:
         async def probe() -> None:
             await asyncio.sleep(n / rate / 2)
-            alive.append(sum(isinstance(o, asyncio.Task) for o in gc.get_objects()))
+            tasks = [o for o in gc.get_objects() if isinstance(o, asyncio.Task)]
+            finished_alive.append(sum(1 for t in tasks if t.done()))
 
         watcher = asyncio.create_task(probe())
         _, _, statuses = await _serve(1, requests, rate, None)
@@ -91,4 +94,4 @@ def test_answered_requests_are_not_held_during_the_run() -> None:
         assert statuses == [200] * n
 
     asyncio.run(run())
-    assert alive and alive[0] < 100, alive
+    assert finished_alive and finished_alive[0] < 50, finished_alive
