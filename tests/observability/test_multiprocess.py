@@ -52,10 +52,11 @@ if mode == "reference":
     h = prometheus_client.Histogram("request_latency_seconds", "m", ["route", "code"],
                                     registry=None, buckets=LATENCY_BUCKETS_S)
     c = prometheus_client.Counter("http_requests", "m", ["route", "code"], registry=None)
-    for route, code, seconds in observations:
-        h.labels(route, code).observe(seconds)
-    for labels, n in adds:
-        c.labels(*labels).inc(n)
+    for _ in range(int(sys.argv[4])):
+        for route, code, seconds in observations:
+            h.labels(route, code).observe(seconds)
+        for labels, n in adds:
+            c.labels(*labels).inc(n)
     print(json.dumps({}))
     sys.exit(0)
 h = multiprocess.Histogram("request_latency_seconds", LATENCY_BUCKETS_S)
@@ -69,6 +70,16 @@ if mode == "off_loop":
     record()
     print(json.dumps({"at_once": visible()}))
     sys.exit(0)
+if mode == "loop_closed_early":
+    async def first():
+        record()  # kept; this loop closes before its write is due
+    async def second():
+        record()
+        await asyncio.sleep(multiprocess.FLUSH_AFTER_S + 0.3)
+        return visible()
+    asyncio.run(first())
+    print(json.dumps({"later": asyncio.run(second())}))
+    sys.exit(0)
 async def main():
     record()
     at_once = visible()
@@ -80,11 +91,12 @@ print(json.dumps(asyncio.run(main())))
 """
 
 
-def _record(mode: str, folder: Path) -> dict[str, str]:
+def _record(mode: str, folder: Path, times: int = 1) -> dict[str, str]:
     folder.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    argv = [mode, json.dumps(OBSERVATIONS), json.dumps(ADDS), str(times)]
     run = subprocess.run(
-        [sys.executable, "-c", _RECORDER, mode, json.dumps(OBSERVATIONS), json.dumps(ADDS)],
+        [sys.executable, "-c", _RECORDER, *argv],
         env=env,
         capture_output=True,
         text=True,
@@ -157,3 +169,12 @@ def test_off_a_loop_every_increment_is_written_at_once(
 ) -> None:
     seen = _record("off_loop", tmp_path / "prometheus")
     assert _series(seen["at_once"]) == reference
+
+
+def test_a_loop_closed_before_its_write_does_not_strand_what_it_kept(tmp_path: Path) -> None:
+    # The first loop's timer dies with it; the next increment, on a new loop, schedules a
+    # write of everything kept, the first loop's too: the referee recorded the same twice.
+    twice = tmp_path / "twice"
+    _record("reference", twice, times=2)
+    seen = _record("loop_closed_early", tmp_path / "prometheus")
+    assert _series(seen["later"]) == _series(_read(twice))

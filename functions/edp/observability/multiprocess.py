@@ -55,17 +55,22 @@ class _WriteBehind:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.instruments: list[Counter | Histogram] = []
-        self.scheduled = False
+        # the loop whose timer will write what is kept (None: no write is due)
+        self.timer_loop: asyncio.AbstractEventLoop | None = None
         self.hooked = False
 
     def kept(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Called (under ``lock``) after keeping an increment: make sure a write follows."""
-        if not self.scheduled:
-            self.scheduled = True
+        """Called (under ``lock``) after keeping an increment: make sure a write follows.
+
+        A write due on another loop is not trusted: that loop may have closed with its timer
+        (the increments it kept are written by this loop's timer, with everything else).
+        """
+        if self.timer_loop is not loop:
+            self.timer_loop = loop
             loop.call_later(FLUSH_AFTER_S, flush)
         if not self.hooked:
             self.hooked = True
-            atexit.register(flush)  # a loop closed before its timer fired
+            atexit.register(flush)  # the last loop closed before its timer fired
 
 
 _behind = _WriteBehind()
@@ -81,7 +86,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 def flush() -> None:
     """Write every kept increment of this process to its file (any thread)."""
     with _behind.lock:
-        _behind.scheduled = False
+        _behind.timer_loop = None
         writes = [instrument.take() for instrument in _behind.instruments]
     for write in writes:
         if write is not None:
