@@ -138,9 +138,9 @@ variable "cors_origins" {
 }
 
 variable "ingest_trace_sample_ratio" {
-  description = "Share of ingest requests traced (EDP_TRACES_SAMPLE_RATIO of the ingest function and the GKE collector): at the 1,180 RPS peak every span costs request CPU and Cloud Trace bills per span; consumers record every batch."
+  description = "Share of ingest requests traced (EDP_TRACES_SAMPLE_RATIO of the ingest function and the GKE collector): a sampled request costs ~0.3 ms more CPU with the Cloud Trace exporter (0.01: ~3 us a request on average at the 1,180 RPS peak) and Cloud Trace bills per span; consumers record every batch."
   type        = number
-  default     = 0.1
+  default     = 0.01
   validation {
     condition     = var.ingest_trace_sample_ratio >= 0 && var.ingest_trace_sample_ratio <= 1
     error_message = "ingest_trace_sample_ratio is a share between 0 and 1."

@@ -77,7 +77,7 @@ BAD_SUB = "bench-bad-count"
 WORKERS = 2
 #: The ingest trace sampling ratio as deployed (Terraform's ``ingest_trace_sample_ratio`` default
 #: and the collector's config map; tests/infra/test_trace_sampling.py keeps them equal).
-DEPLOYED_TRACE_SAMPLE_RATIO = 0.1
+DEPLOYED_TRACE_SAMPLE_RATIO = 0.01
 
 
 def _env_float(name: str, default: float) -> float:
