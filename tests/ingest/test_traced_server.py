@@ -16,10 +16,11 @@ from pathlib import Path
 import orjson
 import pytest
 from tests.asgi_server import serving
+from tests.observability.trace_standin import TraceStandIn
 from tests.spans import read_spans
 
 from edp.ingest.asgi import create_asgi_app
-from edp.observability import span_shipping
+from edp.observability import span_shipping, tracing
 from edp.settings import get_settings
 
 from .conftest import Bus, event, post_events
@@ -49,3 +50,28 @@ def test_the_worker_ships_its_spans_from_its_loop(
     assert {p["parent_id"] for p in publishes} == root_ids
     carried = {m.attributes["traceparent"].split("-")[1] for m in bus.event_messages()}
     assert carried == {r["context"]["trace_id"][2:] for r in roots}
+
+
+def test_the_worker_writes_its_last_spans_to_cloud_trace_before_its_loop_stops(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown, through the real exporter to a loopback Cloud Trace that answers in 0.5 s:
+    the spans of the last requests (still waiting their ship delay) are written while the loop
+    turns, not left to the interpreter's exit (and a write in flight then is cancelled)."""
+    with TraceStandIn(delay_s=0.5) as api:
+        monkeypatch.setenv("EDP_TRACES_EXPORTER", "cloud_trace")
+        monkeypatch.setenv("EDP_TRACES_API_ENDPOINT", f"127.0.0.1:{api.port}")
+        monkeypatch.setenv("EDP_TRACES_SAMPLE_RATIO", "1")
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", bus.emulator.project)
+        get_settings.cache_clear()
+        tracing.reset_for_tests()
+        try:
+            with serving(create_asgi_app(bus.settings(metrics_exporter="none"))) as (port, _):
+                assert [post_events(port, orjson.dumps(event())) for _ in range(3)] == [200] * 3
+            # the server has stopped: what its shutdown wrote is all Cloud Trace got
+            assert (
+                sorted(api.names) == ["POST /v1/events"] * 3 + [f"{bus.events_topic} publish"] * 3
+            )
+        finally:
+            tracing.reset_for_tests()
+            get_settings.cache_clear()

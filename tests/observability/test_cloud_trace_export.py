@@ -113,3 +113,21 @@ def test_a_cloud_trace_that_never_answers_does_not_stall_the_loop(
         assert api.calls >= 1
         # a loop blocked on the RPC would show one gap of seconds (the 5 s deadline)
         assert max(gaps) < 1.0, gaps
+
+
+def test_a_write_in_flight_when_the_loop_stops_lands_after_drain_traces(
+    cloud_trace: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event-loop worker's shutdown: ``drain_traces`` ships what is pending and waits for
+    the write, a task of the loop, before the loop stops (``asyncio.run`` cancels the tasks
+    still pending when its coroutine returns, and with a write the spans it carries)."""
+    with TraceStandIn(delay_s=0.5) as api:
+        monkeypatch.setenv("EDP_TRACES_API_ENDPOINT", f"127.0.0.1:{api.port}")
+        get_settings.cache_clear()
+
+        async def last_request() -> None:
+            tracing.get_tracer("test").start_span("last request").end()
+            await tracing.drain_traces()
+
+        asyncio.run(last_request())
+        assert api.names == ["last request"]

@@ -19,12 +19,17 @@ SERVICE = "google.devtools.cloudtrace.v2.TraceService"
 
 
 class TraceStandIn:
-    """BatchWriteSpans on loopback: records span names, or (``hang``) never answers."""
+    """BatchWriteSpans on loopback: records span names, or (``hang``) never answers.
 
-    def __init__(self, *, hang: bool = False) -> None:
+    With ``delay_s`` it answers that much later, and records the spans only if the caller is
+    still there then: a write its client cancelled midway is not a write.
+    """
+
+    def __init__(self, *, hang: bool = False, delay_s: float = 0.0) -> None:
         self.names: list[str] = []
         self.calls = 0
         self.hang = hang
+        self.delay_s = delay_s
         self.release = threading.Event()
         handler = grpc.method_handlers_generic_handler(
             SERVICE,
@@ -44,6 +49,10 @@ class TraceStandIn:
         self.calls += 1
         if self.hang:
             self.release.wait(300)  # longer than any client deadline; freed at teardown
+        elif self.delay_s:
+            self.release.wait(self.delay_s)
+            if not context.is_active():
+                return Empty()
         self.names += [span.display_name.value for span in request.spans]
         return Empty()
 

@@ -32,7 +32,7 @@ from edp.http.bridge import await_only
 from edp.ingest.app import create_app, service_of
 from edp.ingest.publisher import OutboundMessage
 from edp.ingest.publisher_aio import AioPubSubPublisher
-from edp.observability import multiprocess
+from edp.observability import multiprocess, tracing
 from edp.settings import Settings, get_settings
 
 # The server's own log: the uvicorn worker routes it to gunicorn's error log, and plain uvicorn
@@ -68,13 +68,17 @@ def create_asgi_app(settings: Settings | None = None) -> GreenletWSGI:
         service.publisher.close()
         server_log.info("ingest worker %s: publisher flushed and closed", os.getpid())
 
+    def ship_spans() -> None:
+        # before the loop stops: a Cloud Trace write still pending then is cancelled with it
+        await_only(tracing.drain_traces())
+
     return GreenletWSGI(
         flask_app.wsgi_app,
         body_limit=settings.max_request_bytes,
         body_timeout_s=settings.body_read_timeout_sec,
         max_uploads=settings.max_concurrent_uploads,
-        # the worker's last second of metrics, kept on its loop (edp.observability.multiprocess)
-        on_shutdown=[close_publisher, multiprocess.flush],
+        # the worker's last spans and last second of metrics, kept on its loop
+        on_shutdown=[close_publisher, ship_spans, multiprocess.flush],
     )
 
 

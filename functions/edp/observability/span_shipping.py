@@ -207,6 +207,14 @@ class LoopTraceClient:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, for the writes in flight on the running loop: a task
+        still pending when its loop stops is cancelled with it, and its spans are lost."""
+        loop = asyncio.get_running_loop()
+        tasks = [task for task in self._tasks if task.get_loop() is loop]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+
     async def _write(self, request: Any) -> None:
         try:
             await self._async.batch_write_spans(

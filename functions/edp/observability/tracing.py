@@ -58,6 +58,8 @@ _IDS = RandomIdGenerator()
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider: Any = None
+# The Cloud Trace exporter's client, whose writes on an event loop drain_traces waits for.
+_loop_client: LoopTraceClient | None = None
 _enabled: bool | None = None
 _tracers: dict[str, Tracer] = {}
 # The provider's root sampler, whose rule request_root applies itself (None: no SDK provider).
@@ -88,6 +90,8 @@ def _exporter(settings: Settings) -> tuple[Any, bool]:
             retry=_bounded_retry(AsyncRetry),
             deadline_s=TRACE_EXPORT_DEADLINE_S,
         )
+        global _loop_client  # noqa: PLW0603 - built with the provider, under get_tracer's lock
+        _loop_client = client
         exporter = CloudTraceSpanExporter(  # type: ignore[no-untyped-call]
             project_id=settings.project, client=client
         )
@@ -387,11 +391,26 @@ def flush_traces(timeout_s: float = 10.0) -> None:
         provider.force_flush(int(timeout_s * 1000))
 
 
+async def drain_traces(timeout_s: float = TRACE_EXPORT_DEADLINE_S) -> None:
+    """Export pending spans and wait for the Cloud Trace writes in flight on the running loop.
+
+    An event-loop worker's shutdown, while its loop still turns: spans shipped from the loop
+    are written by tasks of it (:class:`~edp.observability.span_shipping.LoopTraceClient`),
+    and a task still pending when the loop stops is cancelled, its spans lost. At most
+    ``timeout_s`` for the flush and as long again for the writes.
+    """
+    flush_traces(timeout_s)
+    client = _loop_client
+    if client is not None:
+        await client.drain(timeout_s)
+
+
 def reset_for_tests() -> None:
     """Forget the provider and the setting (the next call reads the environment again)."""
-    global _provider, _enabled, _root_sampler
+    global _provider, _enabled, _root_sampler, _loop_client  # noqa: PLW0603 - test reset
     with _lock:
         provider, _provider, _enabled, _root_sampler = _provider, None, None, None
+        _loop_client = None
         _tracers.clear()
     if provider is not None:
         provider.shutdown()
