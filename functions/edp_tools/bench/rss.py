@@ -92,6 +92,11 @@ def run_with_peak_rss(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise EdpError(f"{argv[0]} ran longer than {timeout_s} s and was killed") from None
+        except BaseException:
+            # Interrupted (Ctrl-C, or SIGTERM made SystemExit): the command runs in a session
+            # of its own, so nothing else stops it and the servers it started.
+            stop_group(proc)
+            raise
         report = os.read(read_fd, 64).decode()
     finally:
         os.close(read_fd)
@@ -105,6 +110,31 @@ def run_with_peak_rss(
         peak_rss_mib=maxrss_kib / _KIB_PER_MIB,
         wall_s=time.perf_counter() - started,
     )
+
+
+#: How long an interrupted command's process group has to stop before it is killed.
+STOP_GRACE_S = 15.0
+
+
+def stop_group(proc: subprocess.Popen[Any], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM ``proc``'s process group (its own session), SIGKILL it after ``grace_s``."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM raise SystemExit (143), so ``finally`` blocks stop what was started."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def _own_peak_mib() -> float:
