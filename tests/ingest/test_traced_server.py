@@ -16,12 +16,12 @@ from pathlib import Path
 import orjson
 import pytest
 from tests.asgi_server import serving
-from tests.observability.trace_standin import TraceStandIn
 from tests.spans import read_spans
 
 from edp.ingest.asgi import create_asgi_app
 from edp.observability import span_shipping, tracing
 from edp.settings import get_settings
+from edp_tools.bench._cloud_trace import TraceStandIn
 
 from .conftest import Bus, event, post_events
 

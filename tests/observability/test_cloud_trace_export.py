@@ -19,10 +19,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.observability.trace_standin import TraceStandIn
 
 from edp.observability import tracing
 from edp.settings import get_settings
+from edp_tools.bench._cloud_trace import TraceStandIn
 
 
 @pytest.fixture

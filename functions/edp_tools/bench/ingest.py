@@ -31,7 +31,8 @@ Phases:
 
 3. **telemetry overhead**: the same single-event load, each request sent to one of three apps
    in a shuffled order: telemetry on (as deployed: Prometheus metrics, and traces at the
-   deployed sampling ratio, batched to a file in place of Cloud Trace), telemetry off (metrics
+   deployed sampling ratio through the real Cloud Trace exporter to a loopback stand-in of its
+   API, ``_cloud_trace``, a process of its own), telemetry off (metrics
    and traces: none), and a second telemetry-off app as an A/A control, so every stall of the
    machine falls on all three; ``ingest.telemetry.overhead_ratio`` = P99 on / P99 off, and
    ``ingest.telemetry.aa_ratio`` = P99 control / P99 off (what the estimator resolves); and
@@ -145,6 +146,7 @@ class _Stack:
     floor_pgid: int = 0  # and of the publish floor's
     off_pgid: int = 0  # and of the telemetry-off app's
     control_pgid: int = 0  # and of the A/A control's
+    spans_file: Path | None = None  # where the Cloud Trace stand-in counts the spans it got
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -194,6 +196,28 @@ def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
     return round((after[0] - before[0]) / total * 100, 2) if total > 0 else 0.0
 
 
+def _cloud_trace_standin(port: int, count_file: Path, log: Path) -> Any:
+    """The Cloud Trace stand-in as a process of its own (not a thread of the load generator)."""
+    import socket
+
+    from edp_tools.local.processes import ManagedProcess
+
+    argv = [sys.executable, "-m", "edp_tools.bench._cloud_trace", "--port", str(port)]
+    argv += ["--count-file", str(count_file)]
+    proc = ManagedProcess("bench:cloud-trace", argv, log_path=log).start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.stop()
+                message = f"the Cloud Trace stand-in did not listen in 30 s ({log})"
+                raise RuntimeError(message) from None
+            time.sleep(0.1)
+
+
 def _wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -229,6 +253,8 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
     emulator = PubSubEmulator(PROJECT, log_path=workdir / "emulator.log").start()
     procs: list[Any] = []
     try:
+        trace_port, spans_file = free_port(), workdir / "spans-received"
+        procs.append(_cloud_trace_standin(trace_port, spans_file, workdir / "cloud-trace.log"))
         publisher = build_publisher(emulator_host=emulator.host)
         subscriber = build_subscriber(emulator_host=emulator.host)
         publisher.create_topic(name=f"projects/{PROJECT}/topics/{FLOOR_TOPIC}")
@@ -248,10 +274,10 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             "EDP_WRITE_KEYS": WRITE_KEY,
             "EDP_ENVIRONMENT": "local",
             "EDP_METRICS_EXPORTER": "prometheus",
-            # Traced as deployed: the deployed sampling ratio, spans batched to a file in place
-            # of Cloud Trace's (batched) exporter.
-            "EDP_TRACES_EXPORTER": "file",
-            "EDP_TRACES_FILE": str(workdir / "traces.jsonl"),
+            # Traced as deployed: the deployed sampling ratio, Cloud Trace's exporter (span
+            # translation, the asyncio client's write) against a loopback stand-in of its API.
+            "EDP_TRACES_EXPORTER": "cloud_trace",
+            "EDP_TRACES_API_ENDPOINT": f"127.0.0.1:{trace_port}",
             "EDP_TRACES_SAMPLE_RATIO": str(DEPLOYED_TRACE_SAMPLE_RATIO),
         }
         port, bare_port, off_port = free_port(), free_port(), free_port()
@@ -295,6 +321,7 @@ def _stack(workdir: Path) -> Iterator[_Stack]:
             floor.pgid or 0,
             off.pgid or 0,
             control.pgid or 0,
+            spans_file,
         )
     finally:
         for proc in reversed(procs):
@@ -670,9 +697,11 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
     asyncio.run(_open_loop(ports, requests[:warm], rate, 16, arms[:warm]))
     pgids = [stack.server_pgid, stack.off_pgid, stack.control_pgid]
     cpu0, machine0 = [_group_cpu_s(pgid) for pgid in pgids], cpu_times()
+    spans0 = _spans_received(stack)
     latencies, statuses = asyncio.run(_open_loop(ports, requests, rate, 16, arms))
     cpu = [_group_cpu_s(pgid) - before for pgid, before in zip(pgids, cpu0, strict=True)]
     stolen = steal_pct(machine0, cpu_times())
+    spans = _spans_shipped_since(stack, spans0)
     _print_errors("ingest.telemetry", statuses)
     by_arm: list[list[float]] = [[] for _ in ports]
     quarters: list[list[list[float]]] = [[[] for _ in range(4)] for _ in ports]
@@ -700,7 +729,30 @@ def _overhead(stack: _Stack, rate: float, seconds: float) -> dict[str, float]:
         "ingest.telemetry.overhead_ratio": round(p99_on / p99_off, 3) if p99_off else 0.0,
         "ingest.telemetry.aa_ratio": round(p99_control / p99_off, 3) if p99_off else 0.0,
         "ingest.telemetry.steal_pct": stolen,
+        "ingest.telemetry.spans_exported": float(spans),
     }
+
+
+def _spans_received(stack: _Stack) -> int:
+    from edp_tools.bench._cloud_trace import spans_received
+
+    return spans_received(stack.spans_file) if stack.spans_file is not None else 0
+
+
+def _spans_shipped_since(stack: _Stack, before: int) -> int:
+    """Spans the stand-in got since ``before``, once the last ones were shipped and written.
+
+    Raises:
+        RuntimeError: none arrived: the telemetry-on arm did not export (its tracing is off, or
+            the exporter broke), so its overhead would be measured without the export's cost.
+    """
+    from edp.observability.span_shipping import SHIP_DELAY_S
+
+    time.sleep(SHIP_DELAY_S + 2)  # the on-arm's last spans wait out their ship delay
+    received = _spans_received(stack) - before
+    if received == 0:
+        raise RuntimeError("no span reached the Cloud Trace stand-in during the overhead phase")
+    return received
 
 
 if __name__ == "__main__":

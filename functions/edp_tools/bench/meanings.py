@@ -42,6 +42,7 @@ MEANINGS: dict[str, str] = {
     "ingest.*.steal_pct": "Share of the machine's CPU time the hypervisor gave to others during the phase (/proc/stat steal): while it grows, tail latencies are not the code's alone.",
     "ingest.telemetry.cpu_us_*": "CPU time of one arm's server per request over the interleaved run (on: metrics and tracing as deployed; off; control: a second telemetry-off server).",
     "ingest.telemetry.p99_*_ms": "Client-side p99 of one arm's requests in the interleaved run (on, off, control).",
+    "ingest.telemetry.spans_exported": "Spans the telemetry-on app wrote to the loopback Cloud Trace stand-in over the interleaved run (its exporter as deployed; about 2 per sampled request).",
     # stream load
     "load.local.events_per_s": "Local loader drain rate, Pub/Sub emulator to DuckDB (batched messages).",
     "load.local.events_per_s_single": "Local loader drain rate with one event per message.",
