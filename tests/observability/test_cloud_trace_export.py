@@ -115,19 +115,48 @@ def test_a_cloud_trace_that_never_answers_does_not_stall_the_loop(
         assert max(gaps) < 1.0, gaps
 
 
-def test_a_write_in_flight_when_the_loop_stops_lands_after_drain_traces(
+def test_drain_traces_returns_once_the_loops_writes_are_done(
     cloud_trace: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An event-loop worker's shutdown: ``drain_traces`` ships what is pending and waits for
-    the write, a task of the loop, before the loop stops (``asyncio.run`` cancels the tasks
-    still pending when its coroutine returns, and with a write the spans it carries)."""
+    """An event-loop worker's shutdown: ``drain_traces`` ships what is pending and returns once
+    the write, a task of the loop, is done, while the loop still turns (a write still pending
+    when it stops is cancelled, and only then written with the loop held)."""
+    with TraceStandIn(delay_s=0.5) as api:
+        monkeypatch.setenv("EDP_TRACES_API_ENDPOINT", f"127.0.0.1:{api.port}")
+        get_settings.cache_clear()
+        written_by_then: list[str] = []
+
+        async def last_request() -> None:
+            tracing.get_tracer("test").start_span("last request").end()
+            await tracing.drain_traces()
+            written_by_then.extend(api.names)
+
+        asyncio.run(last_request())
+        assert written_by_then == ["last request"]
+        assert api.calls == 1  # the asyncio write, not a cancelled one and a blocking one
+
+
+@pytest.mark.parametrize("in_flight", [False, True], ids=["not-started", "in-flight"])
+def test_a_write_pending_when_the_loop_stops_is_written_the_blocking_way(
+    cloud_trace: None, monkeypatch: pytest.MonkeyPatch, in_flight: bool
+) -> None:
+    """A server with no drain hook (functions-framework's app on Cloud Run): ``asyncio.run``
+    cancels the write task as its loop stops, before it started or with its RPC on the wire,
+    and the client writes the spans with its blocking client instead of losing them. The
+    stand-in drops the cancelled RPC (its caller is gone when it answers), so the span is
+    there once, from the blocking write."""
     with TraceStandIn(delay_s=0.5) as api:
         monkeypatch.setenv("EDP_TRACES_API_ENDPOINT", f"127.0.0.1:{api.port}")
         get_settings.cache_clear()
 
         async def last_request() -> None:
             tracing.get_tracer("test").start_span("last request").end()
-            await tracing.drain_traces()
+            tracing.flush_traces()  # shipped: a write task of this loop
+            if in_flight:
+                deadline = time.monotonic() + 10
+                while not api.calls and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                assert api.calls == 1  # the asyncio write reached the stand-in
 
         asyncio.run(last_request())
         assert api.names == ["last request"]

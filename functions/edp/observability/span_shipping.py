@@ -18,6 +18,7 @@ the loop's own asyncio client instead of a blocking call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -205,11 +206,26 @@ class LoopTraceClient:
             self._loop, self._async = loop, self._async_factory()
         task = loop.create_task(self._write(request))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(functools.partial(self._written, request))
+
+    def _written(self, request: Any, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            # The loop is stopping with this write pending: asyncio.run cancels what is left,
+            # and a server with no drain hook (functions-framework's app on Cloud Run) never
+            # waits. Written the blocking way, within the same deadline, rather than lost; a
+            # span Cloud Trace already had is rewritten under the same name.
+            self._write_blocking(request)
+
+    def _write_blocking(self, request: Any) -> None:
+        try:
+            self._blocking.batch_write_spans(request=request)
+        except Exception as exc:
+            log.error("Error while writing to Cloud Trace: %s", exc)
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait, at most ``timeout_s``, for the writes in flight on the running loop: a task
-        still pending when its loop stops is cancelled with it, and its spans are lost."""
+        """Wait, at most ``timeout_s``, for the writes in flight on the running loop (a write
+        still pending when its loop stops is cancelled, then written the blocking way)."""
         loop = asyncio.get_running_loop()
         tasks = [task for task in self._tasks if task.get_loop() is loop]
         if tasks:

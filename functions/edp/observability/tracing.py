@@ -396,8 +396,9 @@ async def drain_traces(timeout_s: float = TRACE_EXPORT_DEADLINE_S) -> None:
 
     An event-loop worker's shutdown, while its loop still turns: spans shipped from the loop
     are written by tasks of it (:class:`~edp.observability.span_shipping.LoopTraceClient`),
-    and a task still pending when the loop stops is cancelled, its spans lost. At most
-    ``timeout_s`` for the flush and as long again for the writes.
+    and a task still pending when the loop stops is cancelled, then written the blocking way
+    with the loop held; waiting here lets them finish as they started. At most ``timeout_s``
+    for the flush and as long again for the writes.
     """
     flush_traces(timeout_s)
     client = _loop_client
