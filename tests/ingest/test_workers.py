@@ -107,6 +107,14 @@ def test_two_workers_one_total(bus: Bus, tmp_path: Path) -> None:
         def writers() -> set[str]:
             return {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
 
+        def both_wrote() -> bool:
+            # A worker's counters reach its file up to FLUSH_AFTER_S after its requests (the
+            # write-behind): a round that took less than that shows no file yet.
+            deadline = time.monotonic() + multiprocess.FLUSH_AFTER_S + 1.0
+            while len(writers()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return len(writers()) == 2
+
         # Until both workers have served (the kernel spreads accepts; bounded rounds).
         for _ in range(20):
             threads = [threading.Thread(target=client, args=(10,)) for _ in range(4)]
@@ -115,7 +123,7 @@ def test_two_workers_one_total(bus: Bus, tmp_path: Path) -> None:
             for t in threads:
                 t.join()
             assert not failures, failures
-            if len(writers()) == 2:
+            if both_wrote():
                 break
         assert len(writers()) == 2, "both workers must have served requests"
         # Each worker writes what its loop kept within FLUSH_AFTER_S; the scraped worker writes
