@@ -69,7 +69,7 @@ def create_asgi_app(settings: Settings | None = None) -> GreenletWSGI:
         server_log.info("ingest worker %s: publisher flushed and closed", os.getpid())
 
     def ship_spans() -> None:
-        # before the loop stops: a Cloud Trace write still pending then is cancelled with it
+        # before the loop stops: the Cloud Trace writes finish on it, not redone blocking
         await_only(tracing.drain_traces())
 
     return GreenletWSGI(
