@@ -8,10 +8,8 @@ stops it cleanly.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from edp.observability import tracing
 from edp.settings import get_settings
 from edp_tools.bench._cloud_trace import spans_received
-from edp_tools.local.processes import free_port
+from edp_tools.local.processes import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,14 +29,7 @@ def standin(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path
     argv = [sys.executable, "-m", "edp_tools.bench._cloud_trace", "--port", str(port)]
     proc = subprocess.Popen([*argv, "--count-file", str(count_file)])
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the stand-in did not listen"
-                time.sleep(0.05)
+        wait_until(lambda: port_open("127.0.0.1", port), timeout=20, what="the stand-in")
         yield proc, port, count_file
     finally:
         proc.kill()

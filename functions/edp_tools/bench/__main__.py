@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from edp_tools.bench.rss import exit_on_sigterm
-from edp_tools.bench.runner import main
+from edp_tools.bench.runner import exit_on_sigterm, main
 
 if __name__ == "__main__":
     # A terminated run stops its benchmark's child (a session of its own), and the child the

@@ -198,24 +198,12 @@ def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
 
 def _cloud_trace_standin(port: int, count_file: Path, log: Path) -> Any:
     """The Cloud Trace stand-in as a process of its own (not a thread of the load generator)."""
-    import socket
-
-    from edp_tools.local.processes import ManagedProcess
+    from edp_tools.local.processes import ManagedProcess, port_open
 
     argv = [sys.executable, "-m", "edp_tools.bench._cloud_trace", "--port", str(port)]
     argv += ["--count-file", str(count_file)]
     proc = ManagedProcess("bench:cloud-trace", argv, log_path=log).start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.stop()
-                message = f"the Cloud Trace stand-in did not listen in 30 s ({log})"
-                raise RuntimeError(message) from None
-            time.sleep(0.1)
+    return proc.wait_ready(lambda: port_open("127.0.0.1", port), timeout=30)
 
 
 def _wait_http(url: str, timeout: float = 30.0) -> None:

@@ -128,15 +128,6 @@ def stop_group(proc: subprocess.Popen[Any], grace_s: float = STOP_GRACE_S) -> No
         proc.wait()
 
 
-def exit_on_sigterm() -> None:
-    """Make SIGTERM raise SystemExit (143), so ``finally`` blocks stop what was started."""
-
-    def _exit(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
-
-
 def _own_peak_mib() -> float:
     """This process's high-water RSS since its exec (VmHWM; not inflated by the parent)."""
     return peak_rss_mib_of_pid(os.getpid())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import tempfile
 import traceback
@@ -77,6 +78,15 @@ def _child(name: str, result: Path) -> int:
     figures = run_in_process(bench)
     result.write_text(json.dumps(figures), encoding="utf-8")
     return 0
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM raise SystemExit (143), so ``finally`` blocks stop what was started."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
