@@ -83,13 +83,13 @@ MEANINGS: dict[str, str] = {
     "nominal 1,440x, lower when backpressure slowed its clock).",
     # warehouse, bus, local stack
     "warehouse.load_arrow.rows_per_s": (
-        "Arrow rows per second appended to a DuckDB file, 500 k rows per call (the bulk loader's)."
+        "Arrow rows per second appended to a DuckDB file, in calls of the bulk loader's size (LOAD_CHUNK_ROWS)."
     ),
     "warehouse.load_arrow.rows_per_s_200k": (
         "The same rows appended 200 k per call (DuckDB merges sub-row-group remainders alone)."
     ),
     "warehouse.load_arrow.engine_rows_per_s": (
-        "The 500 k-row calls appended straight in DuckDB (no adapter), same run."
+        "The same bulk-size calls appended straight in DuckDB (no adapter), same run."
     ),
     "warehouse.load_arrow.engine_ratio": (
         "Adapter load time / straight-DuckDB load time (1.0: the adapter adds nothing)."
